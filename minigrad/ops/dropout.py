@@ -1,0 +1,26 @@
+"""Inverted dropout.
+
+In training each element is kept with probability 1 - p and scaled by 1 / (1 - p), so
+the expected value is unchanged and evaluation needs no rescaling (identity in eval).
+"""
+
+from __future__ import annotations
+
+from ..autograd import Function
+
+
+class Dropout(Function):
+    """out = x * m / (1 - p), m_i ~ Bernoulli(1 - p) drawn from the device's seeded generator.
+
+    dL/dx = g * m / (1 - p)   (the same mask).
+    """
+
+    saves_inputs = False
+
+    def forward(self, x, p=0.5):
+        keep = self.backend.uniform(x.shape, x.dtype) >= p
+        self.scale = keep * x.dtype.type(1.0 / (1.0 - p))
+        return x * self.scale
+
+    def backward(self, g):
+        return g * self.const(self.scale)

@@ -1,0 +1,141 @@
+"""Shape ops: they move values around without changing them.
+
+Their backward moves the gradient back the same way: reshape undoes reshape,
+transposing by the inverse permutation undoes a transpose, and indexing scatters
+the gradient back into zeros (adding where an index repeats).
+"""
+
+from __future__ import annotations
+
+from .. import functional as F
+from ..autograd import Function
+
+
+class Reshape(Function):
+    """out = a with a new shape (same elements, row-major order).   dL/da = g reshaped back."""
+
+    saves_inputs = False
+
+    def forward(self, a, shape=()):
+        return a.reshape(shape)
+
+    def backward(self, g):
+        return F.reshape(g, self.in_shapes[0])
+
+
+class Squeeze(Reshape):
+    """Remove size-1 axes (a reshape).   dL/da = g reshaped back."""
+
+    name = "squeeze"
+
+
+class Unsqueeze(Reshape):
+    """Insert a size-1 axis (a reshape).   dL/da = g reshaped back."""
+
+    name = "unsqueeze"
+
+
+class Transpose(Function):
+    """out = a with its axes permuted: out.shape[i] = a.shape[axes[i]].
+
+    dL/da = g permuted by the inverse permutation.
+    """
+
+    saves_inputs = False
+
+    def forward(self, a, axes=()):
+        self.axes = axes
+        return a.transpose(axes)
+
+    def backward(self, g):
+        inverse = [0] * len(self.axes)
+        for i, ax in enumerate(self.axes):
+            inverse[ax] = i
+        return F.transpose(g, tuple(inverse))
+
+
+class Expand(Function):
+    """out = a broadcast to ``shape`` (a read-only view, no copy).
+
+    dL/da = g summed over the broadcast axes (``sum_to``).
+    """
+
+    saves_inputs = False
+
+    def forward(self, a, shape=()):
+        return self.xp.broadcast_to(a, shape)
+
+    def backward(self, g):
+        return F.sum_to(g, self.in_shapes[0])
+
+
+class GetItem(Function):
+    """out = a[index] (basic slicing and integer-array indexing).
+
+    dL/da = zeros like a, with g added at ``index``; where an integer array repeats an
+    index, the contributions add up (scatter-add).
+    """
+
+    name = "getitem"
+    saves_inputs = False
+
+    def forward(self, a, index=None, advanced=False):
+        self.index, self.advanced = index, advanced
+        return a[index]
+
+    def backward(self, g):
+        return F.index_add_zeros(g, self.in_shapes[0], self.index, self.advanced)
+
+
+class Embedding(GetItem):
+    """out = weight[indices]: a row of the table per index.
+
+    dL/dweight = zeros with each g row added to the row it came from (scatter-add).
+    """
+
+    name = "embedding"
+
+
+class IndexAddZeros(Function):
+    """out = zeros(shape) with g added at ``index`` (the backward of getitem).
+
+    Its own backward is the matching getitem: dL/dg = gg[index].
+    """
+
+    name = "index_backward"
+    saves_inputs = False
+
+    def forward(self, g, shape=(), index=None, advanced=False):
+        self.index, self.advanced = index, advanced
+        out = self.xp.zeros(shape, dtype=g.dtype)
+        if advanced:
+            self.backend.scatter_add(out, index, g)
+        else:
+            out[index] = g
+        return out
+
+    def backward(self, gg):
+        return F.getitem_raw(gg, self.index, self.advanced)
+
+
+class Concat(Function):
+    """out = the inputs joined along ``axis``.   dL/d(input i) = the slice of g it fills."""
+
+    saves_inputs = False
+
+    def forward(self, *arrays, axis=0):
+        self.axis = axis
+        return self.xp.concatenate(arrays, axis=axis)
+
+    def backward(self, g):
+        grads = []
+        start = 0
+        for shape, need in zip(self.in_shapes, self.needs_input_grad):
+            stop = start + shape[self.axis]
+            if need:
+                index = (slice(None),) * self.axis + (slice(start, stop),)
+                grads.append(F.getitem_raw(g, index, False))
+            else:
+                grads.append(None)
+            start = stop
+        return tuple(grads)

@@ -1,0 +1,479 @@
+"""``Tensor``: an n-dimensional array that remembers how it was computed.
+
+A Tensor wraps one backend array (``.data``) and, when it requires grad and was made
+by an op, the graph node that made it (``.grad_fn``). Operators and methods forward
+to the ops in :mod:`minigrad.functional`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from . import autograd
+from . import backend as B
+
+Scalar = int | float | bool
+
+
+class Tensor:
+    """An array with autograd.
+
+    Args:
+        data: a Python number or (nested) list, a NumPy array, a backend array or a Tensor.
+        requires_grad: record operations on this tensor for backward.
+        dtype: ``"float32"`` (default for floats), ``"float64"``, ``"int64"``...
+        device: ``"cpu"`` or ``"cuda"`` (default: ``minigrad.get_default_device()``).
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_hooks", "device", "name", "__weakref__")
+    __array_priority__ = 1000  # numpy scalars defer to Tensor's reflected operators
+
+    def __init__(
+        self,
+        data: Any,
+        requires_grad: bool = False,
+        dtype: Any = None,
+        device: str | None = None,
+    ) -> None:
+        array, dev = _to_array(data, dtype, device)
+        self.data = array
+        self.device = dev
+        self.grad: Tensor | None = None
+        self._ctx: autograd.Function | None = None
+        self._hooks: list[Callable] | None = None
+        self.name: str | None = None
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    @classmethod
+    def _make(cls, data: Any, device: str, requires_grad: bool, ctx: Any) -> Tensor:
+        """Fast internal constructor: ``data`` is already a backend array of ``device``."""
+        t = object.__new__(cls)
+        t.data = data
+        t.device = device
+        t.grad = None
+        t.requires_grad = requires_grad
+        t._ctx = ctx
+        t._hooks = None
+        t.name = None
+        return t
+
+    # ---- metadata --------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def dtype(self) -> Any:
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        """Number of elements (``numel`` in PyTorch)."""
+        return int(self.data.size)
+
+    def numel(self) -> int:
+        return int(self.data.size)
+
+    @property
+    def backend(self) -> B.Backend:
+        return B._BACKENDS[self.device]
+
+    @property
+    def grad_fn(self) -> autograd.Function | None:
+        """The graph node that produced this tensor (None for leaves)."""
+        return self._ctx
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._ctx is None
+
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    # ---- conversion --------------------------------------------------------------------
+    def numpy(self) -> Any:
+        """The values as a NumPy array on the host (a copy for GPU tensors)."""
+        if self.requires_grad:
+            raise RuntimeError("numpy(): call .detach() first on a tensor that requires grad")
+        return self.backend.to_host(self.data)
+
+    def tolist(self) -> Any:
+        return self.backend.to_host(self.data).tolist()
+
+    def item(self) -> Scalar:
+        """The single value of a one-element tensor as a Python number."""
+        if self.data.size != 1:
+            raise ValueError(f"item(): only one-element tensors can be converted, got shape {self.shape}")
+        return self.backend.to_host(self.data).reshape(()).item()
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise RuntimeError(
+                f"the truth value of a tensor of shape {self.shape} is ambiguous; use .any() or .all()"
+            )
+        return bool(self.item())
+
+    def detach(self) -> Tensor:
+        """A new leaf sharing this tensor's data, outside the graph."""
+        return Tensor._make(self.data, self.device, False, None)
+
+    def to(self, device: str | None = None, dtype: Any = None) -> Tensor:
+        """Move to ``device`` and/or cast to ``dtype`` (differentiable)."""
+        out = self
+        if dtype is not None and B.as_dtype(dtype) != self.dtype:
+            out = F.cast(out, dtype)
+        if device is not None and B.normalize_device(device) != self.device:
+            out = F.to_device(out, device)
+        return out
+
+    def cpu(self) -> Tensor:
+        return self.to("cpu")
+
+    def cuda(self) -> Tensor:
+        return self.to("cuda")
+
+    def float(self) -> Tensor:
+        return self.to(dtype=B.float32)
+
+    def double(self) -> Tensor:
+        return self.to(dtype=B.float64)
+
+    def long(self) -> Tensor:
+        return self.to(dtype=B.int64)
+
+    # ---- autograd ----------------------------------------------------------------------
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        if not self.is_leaf:
+            if not requires_grad:
+                raise RuntimeError("requires_grad_(False) on a non-leaf tensor; use .detach()")
+            return self
+        if requires_grad and self.dtype.kind != "f":
+            raise TypeError(f"only floating tensors can require grad, got dtype {self.dtype}")
+        self.requires_grad = requires_grad
+        return self
+
+    def backward(
+        self,
+        gradient: Tensor | None = None,
+        retain_graph: bool | None = None,
+        create_graph: bool = False,
+    ) -> None:
+        """Backpropagate from this tensor into the ``.grad`` of every leaf it depends on.
+
+        Leaf gradients accumulate (call ``zero_grad`` between steps). Saved values of the
+        graph are freed unless ``retain_graph=True``. With ``create_graph=True`` the
+        gradients themselves carry a graph (for higher-order derivatives).
+        """
+        autograd.backward(self, gradient, retain_graph, create_graph)
+
+    def retain_grad(self) -> Tensor:
+        """Keep ``.grad`` for this non-leaf tensor after backward."""
+        if self._ctx is not None:
+            autograd.retain(self._ctx, self)
+        elif not self.requires_grad:
+            raise RuntimeError("retain_grad() on a tensor that does not require grad")
+        return self
+
+    def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> Callable[[], None]:
+        """Call ``hook(grad)`` when this tensor's gradient is computed.
+
+        If the hook returns a tensor, it replaces the gradient. Returns a function that
+        removes the hook.
+        """
+        if not self.requires_grad:
+            raise RuntimeError("register_hook on a tensor that does not require grad")
+        if self._ctx is not None:
+            autograd.register_node_hook(self._ctx, hook)
+            hooks = self._ctx.hooks
+        else:
+            if self._hooks is None:
+                self._hooks = []
+            self._hooks.append(hook)
+            hooks = self._hooks
+
+        def remove() -> None:
+            if hook in hooks:
+                hooks.remove(hook)
+
+        return remove
+
+    def zero_(self) -> Tensor:
+        """Set every element to zero in place (outside autograd)."""
+        self.data[...] = 0
+        return self
+
+    # ---- printing ------------------------------------------------------------------------
+    def __repr__(self) -> str:
+        host = self.backend.to_host(self.data)
+        body = B.np.array2string(host, precision=4, separator=", ", prefix="tensor(")
+        extras = []
+        if self.device != "cpu":
+            extras.append(f"device='{self.device}'")
+        if self.dtype != B.get_default_dtype() and self.dtype != B.int64 and self.dtype != B.bool_:
+            extras.append(f"dtype={self.dtype}")
+        elif self.dtype.kind != "f" and host.size == 0:
+            extras.append(f"dtype={self.dtype}")
+        if self._ctx is not None:
+            extras.append(f"grad_fn=<{self._ctx.op_name}>")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+
+    # ---- operators ----------------------------------------------------------------------------
+    def __add__(self, other: Any) -> Tensor:
+        return F.add(self, other)
+
+    def __radd__(self, other: Any) -> Tensor:
+        return F.add(other, self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return F.sub(self, other)
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return F.sub(other, self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return F.mul(self, other)
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return F.mul(other, self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return F.div(self, other)
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return F.div(other, self)
+
+    def __pow__(self, other: Any) -> Tensor:
+        return F.pow(self, other)
+
+    def __rpow__(self, other: Any) -> Tensor:
+        return F.pow(other, self)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return F.matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return F.matmul(other, self)
+
+    def __neg__(self) -> Tensor:
+        return F.neg(self)
+
+    def __pos__(self) -> Tensor:
+        return self
+
+    def __abs__(self) -> Tensor:
+        return F.abs(self)
+
+    def __getitem__(self, index: Any) -> Tensor:
+        return F.getitem(self, index)
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    # comparisons: elementwise, boolean results, no gradient (as in PyTorch)
+    def __lt__(self, other: Any) -> Tensor:
+        return F.compare(self, other, "lt")
+
+    def __le__(self, other: Any) -> Tensor:
+        return F.compare(self, other, "le")
+
+    def __gt__(self, other: Any) -> Tensor:
+        return F.compare(self, other, "gt")
+
+    def __ge__(self, other: Any) -> Tensor:
+        return F.compare(self, other, "ge")
+
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return F.compare(self, other, "eq")
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return F.compare(self, other, "ne")
+
+    __hash__ = object.__hash__
+
+    def __invert__(self) -> Tensor:
+        return F.logical_not(self)
+
+    def __and__(self, other: Any) -> Tensor:
+        return F.logical_and(self, other)
+
+    def __or__(self, other: Any) -> Tensor:
+        return F.logical_or(self, other)
+
+    # ---- methods that forward to minigrad.functional ----------------------------------------
+    def exp(self) -> Tensor:
+        return F.exp(self)
+
+    def log(self) -> Tensor:
+        return F.log(self)
+
+    def sqrt(self) -> Tensor:
+        return F.sqrt(self)
+
+    def abs(self) -> Tensor:
+        return F.abs(self)
+
+    def tanh(self) -> Tensor:
+        return F.tanh(self)
+
+    def sigmoid(self) -> Tensor:
+        return F.sigmoid(self)
+
+    def relu(self) -> Tensor:
+        return F.relu(self)
+
+    def pow(self, exponent: Any) -> Tensor:
+        return F.pow(self, exponent)
+
+    def maximum(self, other: Any) -> Tensor:
+        return F.maximum(self, other)
+
+    def minimum(self, other: Any) -> Tensor:
+        return F.minimum(self, other)
+
+    def clip(self, min: Any = None, max: Any = None) -> Tensor:
+        return F.clip(self, min, max)
+
+    clamp = clip
+
+    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return F.sum(self, axis, keepdims)
+
+    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return F.mean(self, axis, keepdims)
+
+    def var(self, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
+        return F.var(self, axis, keepdims, ddof)
+
+    def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return F.max(self, axis, keepdims)
+
+    def min(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return F.min(self, axis, keepdims)
+
+    def argmax(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
+        return F.argmax(self, axis, keepdims)
+
+    def any(self) -> Tensor:
+        return Tensor._make(self.backend.normalize(self.data.any()), self.device, False, None)
+
+    def all(self) -> Tensor:
+        return Tensor._make(self.backend.normalize(self.data.all()), self.device, False, None)
+
+    def logsumexp(self, axis: int = -1, keepdims: bool = False) -> Tensor:
+        return F.logsumexp(self, axis, keepdims)
+
+    def softmax(self, axis: int = -1) -> Tensor:
+        return F.softmax(self, axis)
+
+    def log_softmax(self, axis: int = -1) -> Tensor:
+        return F.log_softmax(self, axis)
+
+    def reshape(self, *shape: Any) -> Tensor:
+        return F.reshape(self, _shape_arg(shape))
+
+    view = reshape
+
+    def flatten(self, start_axis: int = 0, end_axis: int = -1) -> Tensor:
+        return F.flatten(self, start_axis, end_axis)
+
+    def transpose(self, *axes: Any) -> Tensor:
+        """``x.transpose(a, b)`` swaps two axes (PyTorch); ``x.transpose()`` reverses all."""
+        if len(axes) == 2 and all(isinstance(a, int) for a in axes):
+            return F.swapaxes(self, axes[0], axes[1])
+        return F.transpose(self, _shape_arg(axes) if axes else None)
+
+    def permute(self, *axes: Any) -> Tensor:
+        return F.transpose(self, _shape_arg(axes))
+
+    def swapaxes(self, axis1: int, axis2: int) -> Tensor:
+        return F.swapaxes(self, axis1, axis2)
+
+    @property
+    def T(self) -> Tensor:
+        return F.transpose(self, None)
+
+    def expand(self, *shape: Any) -> Tensor:
+        return F.expand(self, _shape_arg(shape))
+
+    def squeeze(self, axis: Any = None) -> Tensor:
+        return F.squeeze(self, axis)
+
+    def unsqueeze(self, axis: int) -> Tensor:
+        return F.unsqueeze(self, axis)
+
+    def split(self, split_size_or_sections: Any, axis: int = 0) -> list[Tensor]:
+        return F.split(self, split_size_or_sections, axis)
+
+    def matmul(self, other: Tensor) -> Tensor:
+        return F.matmul(self, other)
+
+    def masked_fill(self, mask: Tensor, value: float) -> Tensor:
+        return F.masked_fill(self, mask, value)
+
+
+def _shape_arg(shape: Sequence[Any]) -> tuple[int, ...]:
+    """Accept both ``x.reshape(2, 3)`` and ``x.reshape((2, 3))``."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        return tuple(shape[0])
+    return tuple(shape)
+
+
+def _to_array(data: Any, dtype: Any, device: str | None) -> tuple[Any, str]:
+    """Convert user data to a backend array on ``device`` with ``dtype``."""
+    dt = None if dtype is None else B.as_dtype(dtype)
+    if isinstance(data, Tensor):
+        src_device = data.device
+        array = data.data
+        target = src_device if device is None else B.normalize_device(device)
+        if target != src_device:
+            array = B.get_backend(target).from_host(data.backend.to_host(array))
+        if dt is not None and array.dtype != dt:
+            array = array.astype(dt)
+        elif array is data.data:
+            array = array.copy()
+        return array, target
+    backend = B.get_backend(device)
+    try:
+        source = B.find_backend(data)  # already an array of some backend
+    except B.BackendError:
+        source = None
+    if source is not None:
+        array = data if source is backend else backend.from_host(source.to_host(data))
+        if dt is not None and array.dtype != dt:
+            array = array.astype(dt)
+        elif array is data:
+            array = array.copy()  # like torch.tensor: never alias the caller's array
+        return backend.normalize(array), backend.device
+    host = B.host_array(data)
+    if host.dtype.kind == "O":
+        raise TypeError(f"tensor(): cannot make a tensor from {type(data).__name__}")
+    if dt is None and not B.is_host_array(data):
+        # Python numbers and lists: floats take the default dtype, ints int64
+        if host.dtype.kind == "f":
+            dt = B.get_default_dtype()
+        elif host.dtype.kind in "iu":
+            dt = B.int64
+    if dt is not None and host.dtype != dt:
+        host = host.astype(dt)
+    return backend.normalize(backend.from_host(host)), backend.device
+
+
+from . import functional as F  # noqa: E402  (functional imports Tensor)
