@@ -7,7 +7,7 @@
     x.grad        # tensor([2., 4., 6.])
 """
 
-from . import functional
+from . import functional, nn
 from .autograd import Function, enable_grad, grad, is_grad_enabled, no_grad, scope, set_grad_enabled
 from .backend import (
     BackendError,
@@ -61,6 +61,7 @@ __all__ = [
     "full",
     "full_like",
     "functional",
+    "nn",
     "get_default_device",
     "get_default_dtype",
     "grad",

@@ -657,8 +657,11 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     return _dropout.Dropout.apply(x, p=p)
 
 
-def embedding(indices: Tensor, weight: Tensor) -> Tensor:
-    """Rows of ``weight`` (num_embeddings, dim) picked by integer ``indices`` (any shape)."""
+def embedding(indices: Tensor, weight: Tensor, padding_idx: int | None = None) -> Tensor:
+    """Rows of ``weight`` (num_embeddings, dim) picked by integer ``indices`` (any shape).
+
+    The row ``padding_idx`` receives no gradient (as ``torch.nn.functional.embedding``).
+    """
     if not isinstance(indices, Tensor):
         indices = Tensor(indices, device=weight.device)
     if indices.dtype.kind not in "iu":
@@ -671,7 +674,7 @@ def embedding(indices: Tensor, weight: Tensor) -> Tensor:
             f"embedding: indices must be in [0, {n}), got values in "
             f"[{int(indices.data.min())}, {int(indices.data.max())}]"
         )
-    return _shape.Embedding.apply(weight, index=indices.data, advanced=True)
+    return _shape.Embedding.apply(weight, index=indices.data, padding_idx=padding_idx)
 
 
 def cross_entropy(

@@ -90,10 +90,21 @@ class GetItem(Function):
 class Embedding(GetItem):
     """out = weight[indices]: a row of the table per index.
 
-    dL/dweight = zeros with each g row added to the row it came from (scatter-add).
+    dL/dweight = zeros with each g row added to the row it came from (scatter-add);
+    the row ``padding_idx`` (if given) gets no gradient, as in PyTorch.
     """
 
     name = "embedding"
+
+    def forward(self, weight, index=None, padding_idx=None):
+        self.padding_idx = padding_idx
+        return super().forward(weight, index=index, advanced=True)
+
+    def backward(self, g):
+        if self.padding_idx is not None:
+            keep = (self.index != self.padding_idx)[..., None].astype(g.dtype)
+            g = g * self.const(keep)
+        return F.index_add_zeros(g, self.in_shapes[0], self.index, True)
 
 
 class IndexAddZeros(Function):

@@ -1,0 +1,39 @@
+"""minigrad.nn: modules, parameters, layers and initializers."""
+
+from .. import functional
+from . import init
+from .layers import (
+    GELU,
+    CrossEntropyLoss,
+    Dropout,
+    Embedding,
+    Identity,
+    LayerNorm,
+    Linear,
+    ModuleList,
+    MSELoss,
+    ReLU,
+    Sequential,
+    Tanh,
+)
+from .module import IncompatibleKeys, Module, Parameter
+
+__all__ = [
+    "GELU",
+    "CrossEntropyLoss",
+    "Dropout",
+    "Embedding",
+    "Identity",
+    "IncompatibleKeys",
+    "LayerNorm",
+    "Linear",
+    "MSELoss",
+    "Module",
+    "ModuleList",
+    "Parameter",
+    "ReLU",
+    "Sequential",
+    "Tanh",
+    "functional",
+    "init",
+]
