@@ -39,6 +39,9 @@ class _GradMode:
 
 
 _grad_mode = _GradMode()
+# Callbacks run on every node as it is recorded: observer(node, output_tensor).
+# minigrad.viz uses one to keep value statistics for its pictures; empty otherwise.
+node_observers: list[Callable[[Any, Any], None]] = []
 # The module scope stack: entries are Module objects or strings (see `scope`).
 _scope_stack: list[Any] = []
 _scope_tuple: list[tuple[Any, ...]] = [()]
@@ -265,7 +268,11 @@ class Function:
         fn.retained = None
         fn.released = False
         fn.meta = None
-        return Tensor._make(out, device, True, fn)
+        result = Tensor._make(out, device, True, fn)
+        if node_observers:
+            for observer in node_observers:
+                observer(fn, result)
+        return result
 
     def release(self) -> None:
         """Free what forward saved for backward (inputs, masks, outputs)."""
