@@ -725,3 +725,48 @@ def zeros_like(a: Tensor) -> Tensor:
 
 def ones_like(a: Tensor) -> Tensor:
     return Tensor._make(a.backend.xp.ones_like(a.data), a.device, False, None)
+
+
+# ---- attention -------------------------------------------------------------------------------------
+from .ops import attention as _attn  # noqa: E402
+
+
+def attention_weights(
+    q: Tensor,
+    k: Tensor,
+    mask: Tensor | None = None,
+    scale: float | None = None,
+) -> Tensor:
+    """softmax(q @ k^T * scale + mask) along the last axis, as one fused node.
+
+    ``mask`` broadcasts to (..., Sq, Sk): boolean (True = not allowed) or floating (added
+    to the scores; -inf forbids). ``scale`` defaults to 1/sqrt(q.shape[-1]). Rows where
+    every key is masked get weights exactly 0 (never NaN).
+    """
+    if q.ndim < 2 or k.ndim < 2 or q.shape[-1] != k.shape[-1]:
+        raise ValueError(f"attention_weights: q of shape {q.shape} and k of shape {k.shape} need matching last dims")
+    broadcast_shapes("attention_weights", q.shape[:-2], k.shape[:-2])
+    if scale is None:
+        scale = 1.0 / float(q.shape[-1]) ** 0.5
+    bool_mask = float_mask = None
+    if mask is not None:
+        scores_shape = broadcast_shapes("attention_weights", q.shape[:-2], k.shape[:-2]) + (q.shape[-2], k.shape[-2])
+        if broadcast_shapes("attention_weights mask", mask.shape, scores_shape) != scores_shape:
+            raise ValueError(f"attention_weights: mask of shape {mask.shape} does not broadcast to {scores_shape}")
+        if mask.device != q.device:
+            raise RuntimeError(f"attention_weights: mask on device {mask.device}, q on device {q.device}")
+        if mask.dtype == B.bool_:
+            bool_mask = mask.data
+        elif mask.dtype == q.dtype:
+            float_mask = mask.data
+        else:
+            raise TypeError(f"attention_weights: mask must be bool or {q.dtype}, got {mask.dtype}")
+    return _attn.AttentionWeights.apply(q, k, bool_mask=bool_mask, float_mask=float_mask, scale=scale)
+
+
+def sin(a: Tensor) -> Tensor:
+    return _ew.Sin.apply(a)
+
+
+def cos(a: Tensor) -> Tensor:
+    return _ew.Cos.apply(a)

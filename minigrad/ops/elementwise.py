@@ -377,3 +377,23 @@ class ToDevice(Function):
 
     def backward(self, g):
         return F.to_device(g, self.src_device)
+
+
+class Sin(Function):
+    """out = sin(a).   dL/da = g * cos(a)."""
+
+    def forward(self, a):
+        return self.xp.sin(a)
+
+    def backward(self, g):
+        return g * F.cos(self.inputs[0])
+
+
+class Cos(Function):
+    """out = cos(a).   dL/da = -g * sin(a)."""
+
+    def forward(self, a):
+        return self.xp.cos(a)
+
+    def backward(self, g):
+        return -g * F.sin(self.inputs[0])

@@ -1,0 +1,146 @@
+"""Complete models: embeddings -> encoder stack -> a task head.
+
+* :class:`TokenClassifier`: logits for every position (sort, reverse, count, brackets).
+* :class:`SequenceClassifier`: one prediction per sequence, pooled by the mean over
+  non-padding positions or taken from a leading CLS token (majority, parity).
+* :class:`MaskedLanguageModel`: logits over the vocabulary at every position, the output
+  projection optionally tied to the token embedding (mlm).
+
+All take ``tokens`` (batch, seq) int64 and ``padding_mask`` (batch, seq) bool (True =
+padding) and return logits; :func:`build_model` makes the right one from a config.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import minigrad.functional as F
+from minigrad import Tensor, nn
+
+from .embeddings import PositionalEncoding, TokenEmbedding
+from .layers import TransformerEncoder, TransformerEncoderLayer
+
+HEADS = ("token", "sequence", "mlm")
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild a model (saved with checkpoints)."""
+
+    vocab_size: int
+    num_classes: int
+    head: str = "token"
+    d_model: int = 64
+    nhead: int = 4
+    num_layers: int = 2
+    dim_feedforward: int | None = None  # default 4 * d_model
+    dropout: float = 0.1
+    max_len: int = 128
+    norm_first: bool = False
+    activation: str = "relu"
+    pooling: str = "mean"  # sequence head: "mean" or "cls"
+    tie_weights: bool = True  # mlm head
+    learned_positions: bool = False
+    padding_idx: int | None = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.head not in HEADS:
+            raise ValueError(f"ModelConfig: head must be one of {HEADS}, got {self.head!r}")
+        if self.d_model % self.nhead:
+            raise ValueError(f"ModelConfig: d_model={self.d_model} is not divisible by nhead={self.nhead}")
+        if self.pooling not in ("mean", "cls"):
+            raise ValueError(f"ModelConfig: pooling must be 'mean' or 'cls', got {self.pooling!r}")
+        if self.dim_feedforward is None:
+            self.dim_feedforward = 4 * self.d_model
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
+        return cls(**d)
+
+
+class EncoderModel(nn.Module):
+    """Token embedding + positional encoding + encoder stack (+ final norm for pre-LN)."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        self.embed = TokenEmbedding(c.vocab_size, c.d_model, padding_idx=c.padding_idx)
+        self.pos = PositionalEncoding(c.d_model, c.max_len, c.dropout, learned=c.learned_positions)
+        layer = dict(
+            d_model=c.d_model,
+            nhead=c.nhead,
+            dim_feedforward=c.dim_feedforward,
+            dropout=c.dropout,
+            activation=c.activation,
+            norm_first=c.norm_first,
+        )
+        # pre-LN leaves the residual stream un-normalized, so a final norm follows the stack
+        self.encoder = TransformerEncoder(layer, c.num_layers, norm=nn.LayerNorm(c.d_model) if c.norm_first else None)
+
+    def encode(self, tokens: Tensor, padding_mask: Tensor | None = None) -> Tensor:
+        """(batch, seq) token ids -> (batch, seq, d_model) contextual vectors."""
+        if tokens.ndim != 2:
+            raise ValueError(f"{type(self).__name__}: tokens must be (batch, seq), got shape {tokens.shape}")
+        x = self.pos(self.embed(tokens))
+        return self.encoder(x, src_key_padding_mask=padding_mask)
+
+
+class TokenClassifier(EncoderModel):
+    """Per-position classification: (batch, seq) -> (batch, seq, num_classes)."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__(config)
+        self.head = nn.Linear(config.d_model, config.num_classes)
+
+    def forward(self, tokens: Tensor, padding_mask: Tensor | None = None) -> Tensor:
+        return self.head(self.encode(tokens, padding_mask))
+
+
+class SequenceClassifier(EncoderModel):
+    """One label per sequence: (batch, seq) -> (batch, num_classes).
+
+    ``pooling="mean"`` averages the vectors of non-padding positions; ``"cls"`` uses
+    position 0 (the task puts a CLS token there).
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__(config)
+        self.head = nn.Linear(config.d_model, config.num_classes)
+
+    def forward(self, tokens: Tensor, padding_mask: Tensor | None = None) -> Tensor:
+        h = self.encode(tokens, padding_mask)
+        if self.config.pooling == "cls":
+            pooled = h[:, 0]
+        elif padding_mask is None:
+            pooled = F.mean(h, 1)
+        else:
+            keep = F.cast(~padding_mask, h.dtype).unsqueeze(-1)  # (batch, seq, 1)
+            pooled = F.sum(h * keep, 1) / F.sum(keep, 1)
+        return self.head(pooled)
+
+
+class MaskedLanguageModel(EncoderModel):
+    """Vocabulary logits at every position; the output projection may share the embedding."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__(config)
+        self.head = nn.Linear(config.d_model, config.vocab_size)
+        if config.tie_weights:
+            self.head.weight = self.embed.embedding.weight  # one Parameter, listed once
+
+    def forward(self, tokens: Tensor, padding_mask: Tensor | None = None) -> Tensor:
+        return self.head(self.encode(tokens, padding_mask))
+
+
+MODELS = {"token": TokenClassifier, "sequence": SequenceClassifier, "mlm": MaskedLanguageModel}
+
+
+def build_model(config: ModelConfig) -> EncoderModel:
+    """The model class for ``config.head`` built from ``config``."""
+    return MODELS[config.head](config)
