@@ -42,25 +42,34 @@ def _layer_prefixes(module: nn.Module) -> list[tuple[str, TransformerEncoderLaye
     )
 
 
-def to_torch_state_dict(module: nn.Module) -> dict[str, Any]:
-    """PyTorch-named state dict (NumPy arrays) of a layer or a stack of layers."""
+def to_torch_state_dict(module: nn.Module, grads: bool = False) -> dict[str, Any]:
+    """PyTorch-named state dict (NumPy arrays) of a layer or a stack of layers.
+
+    With ``grads=True`` the values are the parameters' gradients instead (after a
+    backward), named the same way -- handy for comparing with PyTorch's ``.grad``.
+    """
+
+    def value(p: minigrad.Tensor) -> minigrad.Tensor:
+        if not grads:
+            return p.detach()
+        if p.grad is None:
+            raise RuntimeError("to_torch_state_dict(grads=True): a parameter has no gradient; run backward first")
+        return p.grad.detach()
+
     out: dict[str, Any] = {}
     for prefix, layer in _layer_prefixes(module):
         attn = layer.self_attn
-        out[prefix + "self_attn.in_proj_weight"] = minigrad.concat(
-            [attn.q_proj.weight, attn.k_proj.weight, attn.v_proj.weight], axis=0
-        ).detach().numpy()
+        projections = (attn.q_proj, attn.k_proj, attn.v_proj)
+        out[prefix + "self_attn.in_proj_weight"] = minigrad.concat([value(p.weight) for p in projections]).numpy()
         if attn.q_proj.bias is not None:
-            out[prefix + "self_attn.in_proj_bias"] = minigrad.concat(
-                [attn.q_proj.bias, attn.k_proj.bias, attn.v_proj.bias], axis=0
-            ).detach().numpy()
-        ours = layer.state_dict()
+            out[prefix + "self_attn.in_proj_bias"] = minigrad.concat([value(p.bias) for p in projections]).numpy()
+        params = dict(layer.named_parameters())
         for our_key, torch_key in _LAYER_RENAMES.items():
-            if our_key in ours:
-                out[prefix + torch_key] = ours[our_key].numpy()
+            if our_key in params:
+                out[prefix + torch_key] = value(params[our_key]).numpy()
     if isinstance(module, TransformerEncoder) and module.norm is not None:
-        for key, value in module.norm.state_dict().items():
-            out["norm." + key] = value.numpy()
+        for key, p in module.norm.named_parameters():
+            out["norm." + key] = value(p).numpy()
     return out
 
 

@@ -109,7 +109,8 @@ class Backend:
         try:
             from scipy.special import erf
         except ImportError:
-            return np.frompyfunc(math.erf, 1, 1)(array).astype(array.dtype)
+            # frompyfunc returns a Python float, not an array, for 0-d input
+            return np.asarray(np.frompyfunc(math.erf, 1, 1)(array), dtype=array.dtype)
         return erf(array)
 
     # ---- random numbers ---------------------------------------------------------
@@ -122,6 +123,13 @@ class Backend:
         if self._generator is None:
             self.seed(_initial_seed())
         return self._generator
+
+    def get_rng_state(self) -> dict[str, Any]:
+        """The generator's state as JSON-able data (to resume a run bit for bit)."""
+        return self.generator.bit_generator.state
+
+    def set_rng_state(self, state: dict[str, Any]) -> None:
+        self.generator.bit_generator.state = state
 
     def uniform(self, shape: tuple[int, ...], dtype: np.dtype) -> Any:
         """Samples from U[0, 1) with this device's seeded generator."""
@@ -185,6 +193,13 @@ class CupyBackend(Backend):
     def seed(self, seed: int) -> None:
         self._seed = seed
         self._generator = self.xp.random.RandomState(seed)
+
+    def get_rng_state(self) -> dict[str, Any]:
+        return {"seed": self._seed, "note": "CuPy generator state is not saved; resumed GPU runs reseed"}
+
+    def set_rng_state(self, state: dict[str, Any]) -> None:
+        if state.get("seed") is not None:
+            self.seed(int(state["seed"]))
 
     def uniform(self, shape: tuple[int, ...], dtype: np.dtype) -> Any:
         return self.generator.random_sample(shape, dtype=dtype)

@@ -209,6 +209,8 @@ def where(cond: Tensor, a: TensorLike, b: TensorLike) -> Tensor:
     """``a`` where ``cond`` is True, else ``b`` (cond must be boolean)."""
     if not isinstance(cond, Tensor) or cond.dtype != B.bool_:
         raise TypeError(f"where: cond must be a boolean Tensor, got {getattr(cond, 'dtype', type(cond).__name__)}")
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        a = Tensor(a, device=cond.device)
     a, b = _binary("where", a, b)
     broadcast_shapes("where", cond.shape, a.shape, b.shape)
     return _ew.Where.apply(cond, a, b)

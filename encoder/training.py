@@ -1,0 +1,388 @@
+"""Training and evaluation of a model on a task: the loop a user watches.
+
+    trainer = Trainer(TrainConfig(task="sort", steps=2000), ModelConfig(...))
+    result = trainer.train()          # progress bar, validation, metrics, checkpoint
+    trainer.evaluate()                # {"loss": ..., "token_acc": ..., "seq_acc": ...}
+
+Determinism: the model's initial weights come from ``minigrad.manual_seed(seed)``, the
+batch of step k is drawn from a generator seeded by (seed, k), and dropout draws from the
+device's seeded generator, whose state is saved in checkpoints. So the same seed gives
+the same loss curve bit for bit on the CPU, and a run resumed from a checkpoint continues
+exactly the curve of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import minigrad
+import minigrad.functional as F
+from minigrad import Tensor, optim
+
+from .checkpoint import Checkpoint, CheckpointError, load_checkpoint, restore_model, save_checkpoint
+from .models import EncoderModel, ModelConfig, build_model
+from .tasks import Batch, Task, get_task
+
+OPTIMIZERS = ("adamw", "adam", "sgd")
+SCHEDULES = ("noam", "cosine", "constant")
+
+
+@dataclass
+class TrainConfig:
+    """How to train (saved in checkpoints next to the model config)."""
+
+    task: str = "sort"
+    task_kwargs: dict[str, Any] = field(default_factory=dict)
+    steps: int = 2000
+    batch_size: int = 64
+    optimizer: str = "adamw"
+    lr: float = 1e-3  # peak learning rate (cosine/constant); noam uses its own formula times lr_factor
+    lr_factor: float = 1.0  # noam's factor
+    weight_decay: float = 0.01
+    schedule: str = "cosine"
+    warmup: int = 100
+    clip_norm: float | None = 1.0
+    label_smoothing: float = 0.0
+    eval_every: int = 200
+    eval_batches: int | None = None  # None: the task's whole validation set
+    target_accuracy: float | None = None  # stop once validation reaches it
+    target_metric: str = "seq_acc"
+    seed: int = 0
+    device: str = "cpu"
+    out: str | None = None  # run folder for metrics, plots and checkpoints
+    checkpoint_every: int | None = None
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"TrainConfig: optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"TrainConfig: schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if self.steps < 0 or self.batch_size < 1:
+            raise ValueError("TrainConfig: steps must be >= 0 and batch_size >= 1")
+        if self.target_metric not in ("seq_acc", "token_acc", "loss"):
+            raise ValueError(f"TrainConfig: target_metric must be seq_acc, token_acc or loss, got {self.target_metric!r}")
+
+
+def model_config_for(task: Task, **overrides: Any) -> ModelConfig:
+    """A ModelConfig whose vocabulary, classes, head and length fit ``task``."""
+    head = "mlm" if task.name == "mlm" else task.target_kind
+    params = dict(vocab_size=task.vocab_size, num_classes=task.num_classes, head=head, max_len=task.max_len)
+    if head == "sequence" and task.cls_id is not None and task.use_cls:
+        params["pooling"] = "cls"
+    params.update({k: v for k, v in overrides.items() if v is not None})
+    return ModelConfig(**params)
+
+
+def batch_metrics(logits: Tensor, batch: Batch, ignore_index: int) -> dict[str, float]:
+    """Accuracy counts for one batch: correct/total labelled tokens and whole sequences."""
+    pred = F.argmax(logits, -1)
+    target = batch.targets
+    if target.ndim == 1:  # one label per sequence
+        correct = float(F.sum(F.cast(pred == target, "int64")).item())
+        n = float(target.shape[0])
+        return {"tok_correct": correct, "tok_total": n, "seq_correct": correct, "seq_total": n}
+    labelled = target != ignore_index
+    hit = (pred == target) & labelled
+    ok_positions = F.sum(F.cast(hit | ~labelled, "int64"), -1)  # per sequence
+    return {
+        "tok_correct": float(F.sum(F.cast(hit, "int64")).item()),
+        "tok_total": float(F.sum(F.cast(labelled, "int64")).item()),
+        "seq_correct": float(F.sum(F.cast(ok_positions == target.shape[1], "int64")).item()),
+        "seq_total": float(target.shape[0]),
+    }
+
+
+class MetricsLog:
+    """Appends one JSON object per line (JSONL) and flushes, so a crash loses nothing written."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.rows: list[dict[str, Any]] = []
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        if self.path is not None:
+            with open(self.path, "a") as f:
+                f.write(json.dumps(row, sort_keys=True) + "\n")
+
+
+class Trainer:
+    """Owns a model, its optimizer and schedule, and the task's data for one run."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        model_config: ModelConfig | None = None,
+        task: Task | None = None,
+        model: EncoderModel | None = None,
+    ) -> None:
+        self.config = config
+        self.task = task or get_task(config.task, **config.task_kwargs)
+        self.model_config = model_config or model_config_for(self.task)
+        minigrad.manual_seed(config.seed)
+        self.device = minigrad.backend.normalize_device(config.device)
+        minigrad.backend.get_backend(self.device)  # a clear error now if the device is missing
+        self.model = model or build_model(self.model_config)
+        self.model.to(self.device)
+        self.optimizer = self._make_optimizer()
+        self.schedule = self._make_schedule()
+        self.step = 0
+        self.out = Path(config.out) if config.out else None
+        self.log = MetricsLog(self.out / "metrics.jsonl" if self.out else None)
+        self.best: dict[str, float] = {}
+        self._valid: list[Batch] | None = None
+
+    # ---- construction ---------------------------------------------------------------
+    def _make_optimizer(self) -> optim.Optimizer:
+        c = self.config
+        params = list(self.model.parameters())
+        if c.optimizer == "sgd":
+            return optim.SGD(params, lr=c.lr, momentum=0.9, weight_decay=c.weight_decay)
+        if c.optimizer == "adam":
+            return optim.Adam(params, lr=c.lr, betas=(0.9, 0.98), eps=1e-9, weight_decay=c.weight_decay)
+        return optim.AdamW(params, lr=c.lr, betas=(0.9, 0.98), eps=1e-9, weight_decay=c.weight_decay)
+
+    def _make_schedule(self) -> optim.LRSchedule:
+        c = self.config
+        if c.schedule == "noam":
+            return optim.NoamSchedule(self.optimizer, self.model_config.d_model, max(c.warmup, 1), factor=c.lr_factor)
+        if c.schedule == "cosine":
+            return optim.WarmupCosineSchedule(self.optimizer, warmup_steps=c.warmup, total_steps=max(c.steps, 1))
+        return optim.ConstantSchedule(self.optimizer)
+
+    # ---- data -------------------------------------------------------------------------
+    def train_batch(self, step: int) -> Batch:
+        """The batch of optimizer step ``step``: a pure function of (seed, step)."""
+        examples = self.task.examples("train", self.config.batch_size, seed=self.config.seed * 1_000_003 + step)
+        return self.task.collate(examples, device=self.device)
+
+    def valid_batches(self) -> list[Batch]:
+        if self._valid is None:
+            n = self.config.eval_batches
+            self._valid = list(
+                self.task.batches("valid", self.config.batch_size, seed=self.config.seed, num_batches=n)
+            )
+            self._valid = [b.to(self.device) for b in self._valid]
+        return self._valid
+
+    def loss(self, logits: Tensor, batch: Batch) -> Tensor:
+        return F.cross_entropy(
+            logits, batch.targets, ignore_index=self.task.ignore_index, label_smoothing=self.config.label_smoothing
+        )
+
+    # ---- one step and evaluation ---------------------------------------------------------
+    def train_step(self, batch: Batch) -> tuple[float, dict[str, float], float]:
+        """Forward, backward, clip, update; returns (loss, accuracy counts, grad norm)."""
+        self.model.train()
+        logits = self.model(batch.tokens, batch.padding_mask)
+        loss = self.loss(logits, batch)
+        self.optimizer.zero_grad()
+        loss.backward()
+        norm = float("nan")
+        if self.config.clip_norm:
+            norm = optim.clip_grad_norm_(self.model.parameters(), self.config.clip_norm)
+        self.optimizer.step()
+        self.schedule.step()
+        self.step += 1
+        with minigrad.no_grad():
+            counts = batch_metrics(logits.detach(), batch, self.task.ignore_index)
+        return loss.item(), counts, norm
+
+    def evaluate(self, batches: list[Batch] | None = None) -> dict[str, float]:
+        """Mean loss, token accuracy and whole-sequence accuracy on the validation set."""
+        self.model.eval()
+        total = {"loss": 0.0, "tok_correct": 0.0, "tok_total": 0.0, "seq_correct": 0.0, "seq_total": 0.0}
+        with minigrad.no_grad():
+            for batch in batches if batches is not None else self.valid_batches():
+                logits = self.model(batch.tokens, batch.padding_mask)
+                n = batch.size if batch.targets.ndim == 1 else int((batch.targets != self.task.ignore_index).sum().item())
+                total["loss"] += self.loss(logits, batch).item() * n
+                for k, v in batch_metrics(logits, batch, self.task.ignore_index).items():
+                    total[k] += v
+        self.model.train()
+        tokens = max(total["tok_total"], 1.0)
+        return {
+            "loss": total["loss"] / tokens,
+            "token_acc": total["tok_correct"] / tokens,
+            "seq_acc": total["seq_correct"] / max(total["seq_total"], 1.0),
+        }
+
+    def predict(self, batch: Batch) -> Tensor:
+        self.model.eval()
+        with minigrad.no_grad():
+            pred = F.argmax(self.model(batch.tokens, batch.padding_mask), -1)
+        self.model.train()
+        return pred
+
+    # ---- the loop ----------------------------------------------------------------------------
+    def train(self, callback: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+        """Train until ``steps`` or the target accuracy; returns the final summary."""
+        c = self.config
+        bar = None
+        if c.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=c.steps, initial=self.step, desc=f"train {self.task.name}", unit="step", leave=True)
+        window: list[float] = []
+        counts = {"tok_correct": 0.0, "tok_total": 0.0}
+        tokens_seen, started = 0, time.perf_counter()
+        reached = False
+        last_eval: dict[str, float] = {}
+        eval_step = -1
+        while self.step < c.steps:
+            batch = self.train_batch(self.step)
+            lr = self.schedule.lr
+            loss, bc, norm = self.train_step(batch)
+            if not math.isfinite(loss):
+                raise FloatingPointError(f"training diverged at step {self.step}: loss is {loss}")
+            window.append(loss)
+            counts["tok_correct"] += bc["tok_correct"]
+            counts["tok_total"] += bc["tok_total"]
+            tokens_seen += sum(batch.lengths)
+            elapsed = time.perf_counter() - started
+            row = {"step": self.step, "loss": loss, "lr": lr, "grad_norm": norm, "time": elapsed}
+            if self.step % c.eval_every == 0 or self.step == c.steps:
+                last_eval, eval_step = self.evaluate(), self.step
+                row.update({f"val_{k}": v for k, v in last_eval.items()})
+                row["train_acc"] = counts["tok_correct"] / max(counts["tok_total"], 1.0)
+                counts = {"tok_correct": 0.0, "tok_total": 0.0}
+                if c.target_accuracy is not None:
+                    value = last_eval[c.target_metric]
+                    reached = value <= c.target_accuracy if c.target_metric == "loss" else value >= c.target_accuracy
+            self.log.write(row)
+            if callback is not None:
+                callback(row)
+            if bar is not None:
+                bar.update(1)
+                if self.step % 10 == 0 or "val_loss" in row:
+                    post = {
+                        "loss": f"{sum(window) / len(window):.3f}",
+                        "lr": f"{lr:.2e}",
+                        "tok/s": f"{tokens_seen / max(elapsed, 1e-9):.0f}",
+                    }
+                    if last_eval:
+                        post["val_acc"] = f"{last_eval['seq_acc']:.3f}"
+                    bar.set_postfix(post)
+                    window = []
+            if self.out is not None and c.checkpoint_every and self.step % c.checkpoint_every == 0:
+                self.save()
+            if reached:
+                break
+        if bar is not None:
+            bar.close()
+        if eval_step != self.step:
+            last_eval = self.evaluate()
+        summary = {
+            "step": self.step,
+            "reached_target": reached,
+            "train_seconds": time.perf_counter() - started,
+            **{f"val_{k}": v for k, v in last_eval.items()},
+        }
+        if self.out is not None:
+            self.save()
+            self.write_summary(summary)
+            plot_metrics(self.log.rows, self.out / "metrics.png")
+        return summary
+
+    # ---- saving and resuming -------------------------------------------------------------------
+    def checkpoint_meta(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "model_config": self.model_config.to_dict(),
+            "train_config": asdict(self.config),
+            "task": {"name": self.task.name, "kwargs": dict(self.task.config)},
+            "schedule": self.schedule.state_dict(),
+            "rng": minigrad.backend.get_backend(self.device).get_rng_state(),
+        }
+
+    def save(self, path: str | os.PathLike | None = None) -> Path:
+        """Write ``checkpoint.safetensors`` in the run folder (or to ``path``)."""
+        if path is None:
+            if self.out is None:
+                raise ValueError("Trainer.save: no path given and the run has no output folder")
+            path = self.out / "checkpoint.safetensors"
+        return save_checkpoint(path, self.model, self.optimizer, self.checkpoint_meta())
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        assert self.out is not None
+        data = {"summary": summary, "model_config": self.model_config.to_dict(), "train_config": asdict(self.config)}
+        tmp = self.out / "summary.json.tmp"
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
+        os.replace(tmp, self.out / "summary.json")
+
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike, **overrides: Any) -> Trainer:
+        """Rebuild the run saved at ``path`` (model, optimizer, schedule, step, rng) to evaluate or resume.
+
+        ``overrides`` change fields of the saved TrainConfig (e.g. ``steps=`` to train longer,
+        ``out=``, ``device=``, ``progress=``).
+        """
+        ckpt = load_checkpoint(path)
+        meta = ckpt.meta
+        try:
+            tc = dict(meta["train_config"])
+            tc.update(overrides)
+            config = TrainConfig(**tc)
+            model_config = ModelConfig.from_dict(meta["model_config"])
+            task = get_task(meta["task"]["name"], **meta["task"]["kwargs"])
+        except (KeyError, TypeError) as exc:
+            raise CheckpointError(f"{path}: checkpoint metadata is incomplete or from another version: {exc}") from None
+        trainer = cls(config, model_config, task)
+        restore_model(trainer.model, ckpt)
+        trainer.model.to(trainer.device)
+        trainer._restore_training_state(ckpt)
+        return trainer
+
+    def _restore_training_state(self, ckpt: Checkpoint) -> None:
+        opt_state = ckpt.optimizer_state()
+        if opt_state is not None:
+            try:
+                self.optimizer.load_state_dict(opt_state)
+            except ValueError as exc:
+                raise CheckpointError(f"the optimizer state does not fit: {exc}") from None
+        if "schedule" in ckpt.meta:
+            self.schedule.load_state_dict(ckpt.meta["schedule"])
+        if "rng" in ckpt.meta:
+            minigrad.backend.get_backend(self.device).set_rng_state(ckpt.meta["rng"])
+        self.step = ckpt.step
+
+
+def plot_metrics(rows: list[dict[str, Any]], path: Path) -> Path | None:
+    """Loss and validation accuracy curves as a PNG (skipped, returning None, without matplotlib)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    steps = [r["step"] for r in rows]
+    evals = [r for r in rows if "val_seq_acc" in r]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
+    ax1.plot(steps, [r["loss"] for r in rows], lw=0.8, label="train loss")
+    if evals:
+        ax1.plot([r["step"] for r in evals], [r["val_loss"] for r in evals], "o-", ms=3, label="valid loss")
+        ax2.plot([r["step"] for r in evals], [r["val_token_acc"] for r in evals], "o-", ms=3, label="token acc")
+        ax2.plot([r["step"] for r in evals], [r["val_seq_acc"] for r in evals], "s-", ms=3, label="sequence acc")
+    ax1.set_xlabel("step")
+    ax1.set_yscale("log")
+    ax1.legend()
+    ax2.set_xlabel("step")
+    ax2.set_ylim(0, 1.02)
+    ax2.legend()
+    fig.tight_layout()
+    tmp = path.with_name(path.name + ".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
