@@ -36,7 +36,7 @@ import zlib
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any, TypeVar
 
 import minigrad
@@ -112,20 +112,20 @@ class Task:
     cls_id: int | None = None
     config: dict[str, Any]
 
-    def _setup(self, vocab: list[str], classes: list[str], max_len: int, **config: Any) -> None:
+    def _setup(self, vocab: list[str], classes: list[str], total_len: int, config: dict[str, Any]) -> None:
         if vocab[0] != PAD:
             raise ValueError(f"vocab[0] must be {PAD!r}")
         self.vocab = list(vocab)
         self.classes = list(classes)
         self.token_to_id = {tok: i for i, tok in enumerate(self.vocab)}
         self.cls_id = self.token_to_id.get(CLS)
-        self.max_len = max_len
+        self.max_len = total_len
         self.config = dict(config)
         if self.use_cls and self.cls_id is None:
             raise ValueError(f"task {self.name!r} has no {CLS} token; use_cls=True is not possible")
         specials = {PAD, CLS, MASK, UNK}
         self._token_sep = "" if all(len(t) == 1 for t in self.vocab if t not in specials) else " "
-        self._class_sep = "" if all(len(c) == 1 for c in self.classes) else " "
+        self._class_sep = "" if all(len(c) == 1 for c in self.classes if c not in specials) else " "
 
     # ---- sizes -----------------------------------------------------------------------
     @property
@@ -214,7 +214,7 @@ class Task:
         mask = [[False] * n + [True] * (width - n) for n in lengths]
         if self.target_kind == "token":
             targets: list[Any] = []
-            for (ids, tgt), n in zip(examples, lengths):
+            for (_ids, tgt), n in zip(examples, lengths):
                 assert isinstance(tgt, list) and len(tgt) == n, "token targets must have one entry per token"
                 targets.append(list(tgt) + [self.ignore_index] * (width - n))
         else:
@@ -304,10 +304,12 @@ class _DigitTask(Task):
             [PAD] + [str(d) for d in range(num_digits)],
             self._classes(max_len, num_digits),
             max_len,
-            max_len=max_len,
-            min_len=min_len,
-            num_digits=num_digits,
-            full_length_prob=full_length_prob,
+            dict(
+                max_len=max_len,
+                min_len=min_len,
+                num_digits=num_digits,
+                full_length_prob=full_length_prob,
+            ),
         )
 
     def _classes(self, max_len: int, num_digits: int) -> list[str]:
@@ -418,11 +420,13 @@ class MajorityTask(Task):
             [PAD, CLS, *digits],
             digits,
             max_len + int(use_cls),
-            max_len=max_len,
-            min_len=min_len,
-            num_digits=num_digits,
-            full_length_prob=full_length_prob,
-            use_cls=use_cls,
+            dict(
+                max_len=max_len,
+                min_len=min_len,
+                num_digits=num_digits,
+                full_length_prob=full_length_prob,
+                use_cls=use_cls,
+            ),
         )
 
     def generate(self, rng: random.Random) -> Example:
@@ -457,10 +461,12 @@ class ParityTask(Task):
             [PAD, CLS, "0", "1"],
             ["even", "odd"],
             max_len + int(use_cls),
-            max_len=max_len,
-            min_len=min_len,
-            full_length_prob=full_length_prob,
-            use_cls=use_cls,
+            dict(
+                max_len=max_len,
+                min_len=min_len,
+                full_length_prob=full_length_prob,
+                use_cls=use_cls,
+            ),
         )
 
     def generate(self, rng: random.Random) -> Example:
@@ -472,7 +478,7 @@ class ParityTask(Task):
 # ---------------------------------------------------------------------------------------
 # Brackets
 # ---------------------------------------------------------------------------------------
-@lru_cache(maxsize=None)
+@cache
 def _dyck_paths(depth: int, steps: int) -> int:
     """Number of bracket continuations of ``steps`` tokens from ``depth`` that end balanced."""
     if depth < 0 or depth > steps:
@@ -511,9 +517,11 @@ class BracketsTask(Task):
             [PAD, "(", ")"],
             [str(d) for d in range(max_len // 2 + 1)],
             max_len,
-            max_len=max_len,
-            min_len=min_len,
-            full_length_prob=full_length_prob,
+            dict(
+                max_len=max_len,
+                min_len=min_len,
+                full_length_prob=full_length_prob,
+            ),
         )
 
     def generate(self, rng: random.Random) -> Example:
@@ -597,10 +605,12 @@ class MaskedLMTask(Task):
             [PAD, UNK, MASK, *chars],
             [PAD, UNK, MASK, *chars],
             max_len,
-            max_len=max_len,
-            mask_prob=mask_prob,
-            min_count=min_count,
-            valid_every=valid_every,
+            dict(
+                max_len=max_len,
+                mask_prob=mask_prob,
+                min_count=min_count,
+                valid_every=valid_every,
+            ),
         )
         self.unk_id = self.token_to_id[UNK]
         self.mask_id = self.token_to_id[MASK]

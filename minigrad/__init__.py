@@ -7,7 +7,7 @@
     x.grad        # tensor([2., 4., 6.])
 """
 
-from . import functional, nn
+from . import functional, nn, optim
 from .autograd import Function, enable_grad, grad, is_grad_enabled, no_grad, scope, set_grad_enabled
 from .backend import (
     BackendError,
@@ -62,6 +62,7 @@ __all__ = [
     "full_like",
     "functional",
     "nn",
+    "optim",
     "get_default_device",
     "get_default_dtype",
     "grad",
