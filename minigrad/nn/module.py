@@ -51,15 +51,22 @@ class Module:
     def __setattr__(self, name: str, value: Any) -> None:
         if "_parameters" not in self.__dict__:
             raise RuntimeError(f"{type(self).__name__}: call super().__init__() before assigning attributes")
-        for store in (self._parameters, self._modules, self._buffers):
-            store.pop(name, None)
         if isinstance(value, Parameter):
-            self._parameters[name] = value
+            home = self._parameters
         elif isinstance(value, Module):
-            self._modules[name] = value
+            home = self._modules
+        elif name in self._buffers and (value is None or isinstance(value, Tensor)):
+            home = self._buffers  # a tensor assigned to a buffer's name replaces the buffer
         else:
+            home = None
+        # reassigning keeps the name's slot (as PyTorch); only other stores forget the name
+        for store in (self._parameters, self._modules, self._buffers):
+            if store is not home:
+                store.pop(name, None)
+        if home is None:
             object.__setattr__(self, name, value)
             return
+        home[name] = value
         self.__dict__.pop(name, None)
 
     def __getattr__(self, name: str) -> Any:
@@ -262,11 +269,13 @@ class Module:
         return ""
 
     def __repr__(self) -> str:
-        lines = []
-        for name, module in self._modules.items():
-            sub = repr(module).replace("\n", "\n  ")
-            lines.append(f"({name}): {sub}")
-        head = f"{type(self).__name__}({self.extra_repr()}"
+        # PyTorch's layout: a one-line extra_repr stays inline only for a leaf module;
+        # otherwise it goes on its own line(s) above the children
+        extra = self.extra_repr()
+        lines = extra.split("\n") if extra else []
+        lines += [f"({name}): " + repr(m).replace("\n", "\n  ") for name, m in self._modules.items()]
+        if len(lines) == 1 and not self._modules:
+            return f"{type(self).__name__}({extra})"
         if not lines:
-            return head + ")"
-        return head + "\n  " + "\n  ".join(lines) + "\n)"
+            return f"{type(self).__name__}()"
+        return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
