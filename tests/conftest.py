@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from marked_backend import MarkedBackend
 
 import minigrad.backend as B
-from marked_backend import MarkedBackend
 
 
 @pytest.fixture

@@ -21,7 +21,14 @@ import minigrad.backend as B
 
 
 class MarkedArray(np.ndarray):
-    """A NumPy array that was made by the marked backend."""
+    """A NumPy array that was made by the marked backend.
+
+    Its methods return MarkedArray, as CuPy's return CuPy arrays (NumPy already keeps the
+    subclass for all but ``nonzero``).
+    """
+
+    def nonzero(self):
+        return tuple(i.view(MarkedArray) for i in super().nonzero())
 
 
 def mark(value: Any) -> Any:

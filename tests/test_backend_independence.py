@@ -1,0 +1,563 @@
+"""Every op computes through its backend: nothing silently falls back to NumPy.
+
+The "marked" backend (tests/marked_backend.py) runs on the CPU but makes arrays of type
+``MarkedArray``. Each op runs forward and backward on device "marked" while a tracker
+records every Tensor created, every graph node (its saved arrays), every gradient that
+reaches a node (hooks) and every retained ``.grad``; all of them must hold arrays whose
+type is exactly ``MarkedArray``. The same computation on "cpu" gives the same numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+from marked_backend import MarkedArray
+
+import minigrad
+import minigrad.functional as F
+from minigrad import autograd, nn
+from minigrad.autograd import Function
+from minigrad.tensor import Tensor
+
+
+# ---- the tracker ------------------------------------------------------------------------------
+def _foreign_arrays(value: Any, path: str, array_type: type, seen: set[int] | None = None) -> list[str]:
+    """Paths of the arrays inside ``value`` that are not exactly of ``array_type``."""
+    seen = set() if seen is None else seen
+    if id(value) in seen:
+        return []
+    seen.add(id(value))
+    if isinstance(value, (np.ndarray, array_type)):
+        return [] if type(value) is array_type else [f"{path}: {type(value).__name__} {value.shape}"]
+    if isinstance(value, Tensor):
+        return _foreign_arrays(value.data, path + ".data", array_type, seen)
+    if isinstance(value, (tuple, list)):
+        out = []
+        for i, v in enumerate(value):
+            out += _foreign_arrays(v, f"{path}[{i}]", array_type, seen)
+        return out
+    if isinstance(value, dict):
+        out = []
+        for k, v in value.items():
+            out += _foreign_arrays(v, f"{path}.{k}", array_type, seen)
+        return out
+    return []
+
+
+class Tracker:
+    """Records every tensor made, every node recorded, every gradient seen by a hook.
+
+    ``check()`` then asserts that all of them live on ``device`` and hold arrays whose
+    type is exactly ``array_type`` (MarkedArray here; cupy.ndarray in test_cupy.py).
+    """
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, device: str = "marked", array_type: type = MarkedArray) -> None:
+        self.device, self.array_type = device, array_type
+        self.tensors: list[Tensor] = []
+        self.nodes: list[Function] = []
+        self.outputs: list[Tensor] = []
+        self.hook_grads: list[tuple[str, Tensor]] = []
+        self.problems: list[str] = []
+        tracker = self
+        make = Tensor._make.__func__
+        init = Tensor.__init__
+
+        def _make(cls, data, device, requires_grad, ctx):
+            t = make(cls, data, device, requires_grad, ctx)
+            tracker.tensors.append(t)
+            return t
+
+        def __init__(self, *args, **kwargs):
+            init(self, *args, **kwargs)
+            tracker.tensors.append(self)
+
+        monkeypatch.setattr(Tensor, "_make", classmethod(_make))
+        monkeypatch.setattr(Tensor, "__init__", __init__)
+        monkeypatch.setattr(autograd, "node_observers", [self.observe])
+
+    def observe(self, node: Function, out: Tensor) -> None:
+        self.nodes.append(node)
+        self.outputs.append(out)
+        # what forward saved for backward, checked now (backward frees it)
+        self.problems += _foreign_arrays(vars(node), f"{node.op_name} node saved", self.array_type)
+        out.retain_grad()
+        name = node.op_name
+        out.register_hook(lambda g: self.hook_grads.append((name, g)))
+
+    def check(self) -> None:
+        device, array_type = self.device, self.array_type
+        problems = list(self.problems)
+        for t in self.tensors:
+            if t.device != device:
+                problems.append(f"a tensor of shape {t.shape} was made on device {t.device!r}")
+            problems += _foreign_arrays(t.data, f"tensor {t.shape} (grad_fn={t.grad_fn})", array_type)
+            if t.grad is not None:
+                problems += _foreign_arrays(t.grad.data, f".grad of tensor {t.shape}", array_type)
+        for name, g in self.hook_grads:
+            problems += _foreign_arrays(g.data, f"gradient reaching {name}", array_type)
+            if g.device != device:
+                problems.append(f"gradient reaching {name} is on device {g.device!r}")
+        assert not problems, "arrays that bypassed the backend:\n  " + "\n  ".join(problems)
+
+
+# ---- inputs -----------------------------------------------------------------------------------
+def f(*shape):
+    return lambda rng: rng.standard_normal(shape)
+
+
+def pos(*shape):
+    return lambda rng: rng.uniform(0.5, 2.0, shape)
+
+
+def away(*shape):
+    """Normal values kept away from 0 (abs, relu and clip have a kink there)."""
+    return lambda rng: np.sign(rng.standard_normal(shape)) * rng.uniform(0.2, 2.0, shape)
+
+
+def ints(high, *shape, low=0):
+    return lambda rng: rng.integers(low, high, shape)
+
+
+def mask(*shape):
+    return lambda rng: rng.random(shape) < 0.5
+
+
+def targets_with_ignored(high, *shape):
+    def make(rng):
+        t = rng.integers(0, high, shape)
+        t.reshape(-1)[::3] = -100
+        return t
+
+    return make
+
+
+def _scalar(t):
+    return t.sum() if t.ndim else t
+
+
+CASES: dict[str, tuple[Callable[..., Any], list[Callable]]] = {
+    # arithmetic (broadcasting, Python scalars on either side)
+    "add": (lambda a, b: a + b, [f(3, 4), f(4)]),
+    "add_scalar": (lambda a: a + 2.0, [f(3)]),
+    "radd_scalar": (lambda a: 2.0 + a, [f(3)]),
+    "sub": (lambda a, b: a - b, [f(2, 3), f(2, 1)]),
+    "rsub": (lambda a: 2 - a, [f(3)]),
+    "mul": (lambda a, b: a * b, [f(3, 1), f(1, 4)]),
+    "div": (lambda a, b: a / b, [f(3, 4), pos(3, 4)]),
+    "rdiv": (lambda a: 2 / a, [pos(3)]),
+    "neg": (lambda a: -a, [f(2, 3)]),
+    "pow_scalar": (lambda a: a**3, [f(2, 3)]),
+    "pow_scalar_2": (lambda a: a**2, [f(2, 3)]),
+    "pow_scalar_1": (lambda a: a**1, [f(2, 3)]),
+    "pow_scalar_half": (lambda a: a**0.5, [pos(2, 3)]),
+    "pow_tensor": (lambda a, b: a**b, [pos(2, 3), f(3)]),
+    "rpow": (lambda a: 2**a, [f(3)]),
+    "int_plus_float": (lambda a, i: a + i, [f(2, 3), ints(5, 2, 3)]),
+    # elementwise functions
+    "exp": (F.exp, [f(2, 3)]),
+    "log": (F.log, [pos(2, 3)]),
+    "sqrt": (F.sqrt, [pos(2, 3)]),
+    "abs": (F.abs, [away(2, 3)]),
+    "tanh": (F.tanh, [f(2, 3)]),
+    "sigmoid": (F.sigmoid, [f(2, 3)]),
+    "relu": (F.relu, [away(2, 3)]),
+    "gelu": (F.gelu, [f(2, 3)]),
+    "gelu_tanh": (lambda a: F.gelu(a, approximate="tanh"), [f(2, 3)]),
+    "erf": (F.erf, [f(2, 3)]),
+    "erf_0d": (F.erf, [f()]),
+    "maximum": (F.maximum, [f(3, 4), f(4)]),
+    "maximum_scalar": (lambda a: F.maximum(a, 0.1), [f(3, 4)]),
+    "minimum": (F.minimum, [f(3, 4), f(3, 1)]),
+    "clip": (lambda a: a.clip(-0.5, 0.5), [f(3, 4)]),
+    "clip_min": (lambda a: F.clip(a, min=0.1), [f(3, 4)]),
+    "clip_max": (lambda a: F.clip(a, max=0.1), [f(3, 4)]),
+    "where": (lambda c, a, b: F.where(c, a, b), [mask(3, 4), f(3, 4), f(4)]),
+    "where_scalar": (lambda c, a: F.where(c, a, 0.0), [mask(3, 4), f(3, 4)]),
+    "masked_fill": (lambda a, m: a.masked_fill(m, -3.0), [f(3, 4), mask(1, 4)]),
+    # reductions
+    "sum": (lambda a: a.sum(), [f(3, 4)]),
+    "sum_axis": (lambda a: a.sum(axis=1), [f(3, 4)]),
+    "sum_keepdims": (lambda a: a.sum(axis=(0, 2), keepdims=True), [f(2, 3, 4)]),
+    "mean": (lambda a: a.mean(), [f(3, 4)]),
+    "mean_axis": (lambda a: a.mean(axis=-1, keepdims=True), [f(3, 4)]),
+    "var": (lambda a: a.var(), [f(3, 4)]),
+    "var_axis_ddof": (lambda a: a.var(axis=0, ddof=1), [f(3, 4)]),
+    "max": (lambda a: a.max(), [f(3, 4)]),
+    "max_axis": (lambda a: a.max(axis=1, keepdims=True), [f(3, 4)]),
+    "min": (lambda a: a.min(), [f(3, 4)]),
+    "min_axis": (lambda a: a.min(axis=0), [f(3, 4)]),
+    "argmax": (lambda a: [a.argmax(), a.argmax(axis=1), a.argmax(axis=0, keepdims=True)], [f(3, 4)]),
+    "argmin": (lambda a: F.argmin(a, axis=1), [f(3, 4)]),
+    "logsumexp": (lambda a: F.logsumexp(a, axis=-1), [f(3, 4)]),
+    "logsumexp_keepdims": (lambda a: F.logsumexp(a, axis=0, keepdims=True), [f(3, 4)]),
+    "softmax": (lambda a: F.softmax(a, axis=-1), [f(3, 4)]),
+    "softmax_axis0": (lambda a: F.softmax(a, axis=0), [f(3, 4)]),
+    "log_softmax": (lambda a: F.log_softmax(a, axis=-1), [f(3, 4)]),
+    "softmax_composite": (lambda a: F.softmax_composite(a, axis=-1), [f(3, 4)]),
+    "log_softmax_composite": (lambda a: F.log_softmax_composite(a, axis=-1), [f(3, 4)]),
+    "sum_to": (lambda a: F.sum_to(a, (1, 4)), [f(2, 3, 4)]),
+    # shapes
+    "reshape": (lambda a: a.reshape(4, -1), [f(2, 3, 2)]),
+    "flatten": (lambda a: a.flatten(1), [f(2, 3, 2)]),
+    "transpose": (lambda a: a.transpose(), [f(2, 3, 4)]),
+    "permute": (lambda a: a.permute(1, 2, 0), [f(2, 3, 4)]),
+    "T": (lambda a: a.T, [f(2, 3)]),
+    "swapaxes": (lambda a: a.swapaxes(0, 2), [f(2, 3, 4)]),
+    "expand": (lambda a: a.expand(2, 3, 4), [f(3, 1)]),
+    "squeeze": (lambda a: a.squeeze(), [f(1, 3, 1)]),
+    "squeeze_axis": (lambda a: a.squeeze(0), [f(1, 3, 1)]),
+    "unsqueeze": (lambda a: a.unsqueeze(-1), [f(2, 3)]),
+    "getitem_slices": (lambda a: a[1:, ::2], [f(3, 4)]),
+    "getitem_int": (lambda a: a[1], [f(3, 4)]),
+    "getitem_none_ellipsis": (lambda a: a[None, ..., 1], [f(2, 3, 4)]),
+    "getitem_int_list": (lambda a: a[[0, 2, 0]], [f(3, 4)]),
+    "getitem_int_tensor": (lambda a, i: a[i], [f(4, 3), ints(4, 2, 5)]),
+    "getitem_mixed": (lambda a, i: a[:, i], [f(3, 4), ints(4, 6)]),
+    "getitem_bool_mask": (lambda a, m: a[m], [f(3, 4), mask(3, 4)]),
+    "concat": (lambda a, b: F.concat([a, b], axis=1), [f(2, 3), f(2, 2)]),
+    "stack": (lambda a, b: F.stack([a, b], axis=-1), [f(2, 3), f(2, 3)]),
+    "split": (lambda a: a.split(2, axis=1), [f(2, 5)]),
+    "split_sections": (lambda a: F.split(a, [1, 3], axis=0), [f(4, 2)]),
+    "chunk": (lambda a: F.chunk(a, 2, axis=-1), [f(2, 4)]),
+    # linear algebra
+    "matmul_1d_1d": (lambda a, b: a @ b, [f(4), f(4)]),
+    "matmul_1d_2d": (lambda a, b: a @ b, [f(4), f(4, 3)]),
+    "matmul_2d_1d": (lambda a, b: a @ b, [f(3, 4), f(4)]),
+    "matmul_2d": (lambda a, b: a @ b, [f(3, 4), f(4, 2)]),
+    "matmul_nd": (lambda a, b: a @ b, [f(2, 3, 4), f(4, 5)]),
+    "matmul_batch_broadcast": (lambda a, b: F.matmul(a, b), [f(2, 1, 3, 4), f(3, 4, 2)]),
+    "linear": (F.linear, [f(2, 3, 4), f(5, 4), f(5)]),
+    "linear_no_bias": (F.linear, [f(3, 4), f(5, 4)]),
+    # neural-network ops
+    "layer_norm": (lambda x, w, b: F.layer_norm(x, 4, w, b), [f(2, 3, 4), f(4), f(4)]),
+    "layer_norm_no_affine": (lambda x: F.layer_norm(x, (3, 4)), [f(2, 3, 4)]),
+    "layer_norm_composite": (lambda x, w, b: F.layer_norm_composite(x, 4, w, b), [f(3, 4), f(4), f(4)]),
+    "dropout": (lambda x: F.dropout(x, 0.3), [f(4, 5)]),
+    "dropout_p1": (lambda x: F.dropout(x, 1.0), [f(4, 5)]),
+    "embedding": (lambda i, w: F.embedding(i, w), [ints(5, 2, 3), f(5, 4)]),
+    "embedding_padding": (lambda i, w: F.embedding(i, w, padding_idx=0), [ints(5, 2, 3), f(5, 4)]),
+    "cross_entropy": (lambda x, t: F.cross_entropy(x, t), [f(4, 5), ints(5, 4)]),
+    "cross_entropy_ignore_smooth": (
+        lambda x, t: F.cross_entropy(x, t, ignore_index=-100, label_smoothing=0.1),
+        [f(2, 3, 5), targets_with_ignored(5, 2, 3)],
+    ),
+    "cross_entropy_sum": (lambda x, t: F.cross_entropy(x, t, reduction="sum"), [f(4, 5), ints(5, 4)]),
+    "cross_entropy_none": (
+        lambda x, t: F.cross_entropy(x, t, reduction="none", label_smoothing=0.2),
+        [f(4, 5), targets_with_ignored(5, 4)],
+    ),
+    "mse_loss": (lambda a, b: F.mse_loss(a, b), [f(3, 4), f(3, 4)]),
+    "mse_loss_none": (lambda a, b: F.mse_loss(a, b, reduction="none"), [f(3, 4), f(3, 4)]),
+    "cast": (lambda a: F.cast(a, "float32"), [f(3, 4)]),
+    "to_dtype": (lambda a: a.to(dtype="float32").double() * a, [f(3, 4)]),
+    "sin": (F.sin, [f(2, 3)]),
+    "cos": (F.cos, [f(2, 3)]),
+    "attention_weights": (lambda q, k: F.attention_weights(q, k), [f(2, 3, 4), f(2, 5, 4)]),
+    "attention_weights_bool_mask": (
+        lambda q, k, m: F.attention_weights(q, k, mask=m, scale=0.3),
+        [f(2, 3, 4), f(5, 4), lambda rng: np.arange(5)[None, :] > np.array([[0], [2], [-1]])],  # row 2 all masked
+    ),
+    "attention_weights_float_mask": (
+        lambda q, k, m: F.attention_weights(q, k, mask=m.detach()),
+        [f(2, 3, 4), f(2, 5, 4), f(3, 5)],
+    ),
+    # no gradient: comparisons, logic, sign
+    "compare_logic": (
+        lambda a, b: [a < b, a <= b, a > 0.5, a >= b, a == b, a != 0.0, ~(a < b), (a < b) & (a > 0), (a < b) | (b > 0)],
+        [f(3, 4), f(4)],
+    ),
+    "sign_any_all": (lambda a: [F.sign(a), (a > 0).any(), (a > 0).all(), F.ones_like(a), F.zeros_like(a)], [f(3, 4)]),
+}
+
+
+def _make_inputs(specs, device, seed):
+    rng = np.random.default_rng(seed)
+    inputs = []
+    for spec in specs:
+        value = spec(rng)
+        if value.dtype.kind == "f":
+            inputs.append(minigrad.tensor(value, dtype="float64", device=device, requires_grad=True))
+        else:
+            inputs.append(minigrad.tensor(value, device=device))
+    return inputs
+
+
+def _run(fn, specs, device, seed=0):
+    """Forward and backward of ``fn`` on ``device``; returns (outputs, input grads) as NumPy."""
+    minigrad.manual_seed(1234)  # dropout draws from the device's seeded generator
+    inputs = _make_inputs(specs, device, seed)
+    outs = fn(*inputs)
+    outs = list(outs) if isinstance(outs, (list, tuple)) else [outs]
+    diff = [o for o in outs if o.requires_grad]
+    rng = np.random.default_rng(seed + 1)
+    if len(diff) == 1:
+        o = diff[0]
+        o.backward(minigrad.tensor(rng.standard_normal(o.shape), dtype=o.dtype, device=device))
+    elif diff:
+        loss = None
+        for o in diff:
+            w = minigrad.tensor(rng.standard_normal(o.shape), dtype=o.dtype, device=device)
+            term = (o * w).sum()
+            loss = term if loss is None else loss + term
+        loss.backward()
+    values = [o.detach().numpy() for o in outs]
+    grads = [None if t.grad is None else t.grad.numpy() for t in inputs]
+    return inputs, outs, values, grads
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_op_stays_on_backend(name, marked, monkeypatch):
+    fn, specs = CASES[name]
+    _, _, cpu_values, cpu_grads = _run(fn, specs, "cpu")
+
+    tracker = Tracker(monkeypatch)
+    inputs, outs, values, grads = _run(fn, specs, "marked")
+    tracker.check()
+    for t in inputs + outs:
+        assert type(t.data) is MarkedArray
+        assert t.device == "marked"
+    if any(o.requires_grad for o in outs):
+        assert tracker.nodes, "no graph node was recorded"
+        assert tracker.hook_grads, "no gradient reached a node"
+        float_inputs = [t for t in inputs if t.requires_grad]
+        assert any(t.grad is not None for t in float_inputs)
+        assert all(type(t.grad.data) is MarkedArray for t in float_inputs if t.grad is not None)
+
+    # same numbers as on the CPU
+    assert len(values) == len(cpu_values)
+    for v, c in zip(values, cpu_values):
+        assert type(v) is np.ndarray  # numpy() hands back host arrays
+        assert v.dtype == c.dtype and v.shape == c.shape
+        np.testing.assert_allclose(v, c, rtol=1e-12, atol=1e-12)
+    for g, c in zip(grads, cpu_grads):
+        assert (g is None) == (c is None)
+        if g is not None:
+            np.testing.assert_allclose(g, c, rtol=1e-12, atol=1e-12)
+
+
+SECOND_ORDER = [
+    "mul", "div", "pow_scalar", "pow_tensor", "exp", "log", "sqrt", "tanh", "sigmoid", "gelu", "gelu_tanh", "erf",
+    "maximum", "where", "masked_fill", "var", "max_axis", "logsumexp", "softmax", "log_softmax", "getitem_int_tensor",
+    "getitem_slices", "concat", "matmul_batch_broadcast", "linear", "layer_norm", "dropout", "embedding",
+    "cross_entropy_ignore_smooth", "mse_loss", "cast", "expand", "sin", "cos", "attention_weights_bool_mask",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", SECOND_ORDER)
+def test_double_backward_stays_on_backend(name, marked, monkeypatch):
+    """create_graph=True runs the backward formulas as recorded ops; those stay marked too."""
+    fn, specs = CASES[name]
+    tracker = Tracker(monkeypatch)
+    minigrad.manual_seed(0)
+    inputs = _make_inputs(specs, "marked", 0)
+    xs = [t for t in inputs if t.requires_grad]
+    out = fn(*inputs)
+    u = minigrad.randn(*out.shape, dtype=out.dtype, device="marked")
+    grads = minigrad.grad(out, xs, u, create_graph=True, allow_unused=True)
+    total = None
+    for g in grads:
+        if g is not None and g.requires_grad:
+            term = (g * g).sum()
+            total = term if total is None else total + term
+    if total is not None:
+        total.backward()
+    tracker.check()
+    assert any(t.grad is not None for t in xs) or total is None
+
+
+def test_gradcheck_runs_on_marked_device(marked, monkeypatch):
+    tracker = Tracker(monkeypatch)
+    x = minigrad.randn(3, 4, dtype="float64", device="marked", requires_grad=True)
+    w = minigrad.randn(4, dtype="float64", device="marked", requires_grad=True)
+    assert minigrad.gradcheck(lambda x, w: F.softmax(x * w, -1), [x, w])
+    assert minigrad.gradcheck(lambda x, w: F.layer_norm(x, 4, w), [x, w], mode="directional")
+    assert minigrad.gradgradcheck(lambda x: F.tanh(x), [x])
+    # gradcheck makes its random upstream gradients on the host and moves them: only those
+    # host-side helpers are allowed off the device
+    tracker.tensors = [t for t in tracker.tensors if t.device == "marked"]
+    tracker.check()
+
+
+class _Model(nn.Module):
+    def __init__(self, device=None):
+        super().__init__()
+        self.emb = nn.Embedding(7, 8, padding_idx=0, device=device, dtype="float64")
+        self.norm = nn.LayerNorm(8, device=device, dtype="float64")
+        self.mlp = nn.Sequential(
+            nn.Linear(8, 16, device=device, dtype="float64"),
+            nn.GELU(),
+            nn.Dropout(0.2),
+            nn.Linear(16, 8, device=device, dtype="float64"),
+            nn.Tanh(),
+        )
+        self.head = nn.Linear(8, 5, device=device, dtype="float64")
+
+    def forward(self, idx):
+        h = self.norm(self.emb(idx))
+        h = h + self.mlp(h)
+        return self.head(F.relu(h))
+
+
+def _train_step(model, device):
+    minigrad.manual_seed(7)
+    idx = minigrad.tensor([[1, 2, 3, 0], [4, 5, 6, 0]], device=device)
+    target = minigrad.tensor([[1, 2, 3, -100], [4, 0, 1, -100]], device=device)
+    logits = model(idx)
+    loss = nn.CrossEntropyLoss(label_smoothing=0.1)(logits, target)
+    loss = loss + 0.01 * F.mse_loss(logits, F.zeros_like(logits))
+    loss.backward()
+    return loss
+
+
+def test_nn_model_stays_on_backend(marked, monkeypatch):
+    minigrad.manual_seed(3)
+    cpu_model = _Model()
+    cpu_loss = _train_step(cpu_model, "cpu")
+
+    tracker = Tracker(monkeypatch)
+    minigrad.manual_seed(3)
+    model = _Model(device="marked")
+    loss = _train_step(model, "marked")
+    tracker.check()
+    for name, p in model.named_parameters():
+        assert type(p.data) is MarkedArray, name
+        assert p.grad is not None and type(p.grad.data) is MarkedArray, name
+    assert tracker.nodes
+    np.testing.assert_allclose(loss.item(), cpu_loss.item(), rtol=1e-12)
+    for (name, p), q in zip(model.named_parameters(), cpu_model.parameters()):
+        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-10, atol=1e-12, err_msg=name)
+
+
+def test_module_to_marked_and_back(marked):
+    minigrad.manual_seed(3)
+    model = _Model()
+    _train_step(model, "cpu")
+    model.to("marked")
+    for name, p in model.named_parameters():
+        assert p.device == "marked" and type(p.data) is MarkedArray, name
+        assert p.grad.device == "marked" and type(p.grad.data) is MarkedArray, name
+    model.zero_grad()
+    _train_step(model, "marked")
+    model.to("cpu")
+    for name, p in model.named_parameters():
+        assert p.device == "cpu" and type(p.data) is np.ndarray, name
+        assert type(p.grad.data) is np.ndarray, name
+
+
+def test_tensor_to_marked_and_back(marked):
+    x = minigrad.tensor([[1.0, -2.0, 3.0]], dtype="float64", requires_grad=True)
+    y = x.to("marked")
+    assert y.device == "marked" and type(y.data) is MarkedArray
+    assert y.grad_fn is not None  # the move is differentiable
+    z = (y * y).sum()
+    assert type(z.data) is MarkedArray
+    back = z.to("cpu")
+    assert back.device == "cpu" and type(back.data) is np.ndarray
+    back.backward()
+    assert x.grad.device == "cpu" and type(x.grad.data) is np.ndarray
+    np.testing.assert_allclose(x.grad.numpy(), [[2.0, -4.0, 6.0]])
+
+    # moving copies: changing the marked copy leaves the original alone
+    y2 = x.detach().to("marked")
+    y2.data[...] = 0
+    assert x.detach().numpy().tolist() == [[1.0, -2.0, 3.0]]
+    # the device= argument of creation functions and tensor()
+    t = minigrad.tensor(np.arange(3), device="marked")
+    assert t.device == "marked" and type(t.data) is MarkedArray and t.dtype == minigrad.int64
+    assert type(minigrad.zeros(2, device="marked").data) is MarkedArray
+    assert type(minigrad.randint(0, 3, (4,), device="marked").data) is MarkedArray
+    assert type(minigrad.tensor(t).data) is MarkedArray  # copies stay on the device
+    assert type(minigrad.tensor(t, device="cpu").data) is np.ndarray
+
+
+def test_creation_functions_on_marked(marked, monkeypatch):
+    tracker = Tracker(monkeypatch)
+    a = minigrad.zeros(2, 3, device="marked")
+    made = [
+        a,
+        minigrad.ones(2, device="marked"),
+        minigrad.full((2,), 3.0, device="marked"),
+        minigrad.arange(5, device="marked"),
+        minigrad.randn(2, device="marked"),
+        minigrad.rand(2, device="marked"),
+        minigrad.randint(0, 4, (3,), device="marked"),
+        minigrad.zeros_like(a),
+        minigrad.ones_like(a),
+        minigrad.full_like(a, 2.0),
+        minigrad.randn_like(a),
+        minigrad.rand_like(a),
+        minigrad.tensor(1.5, device="marked"),
+        minigrad.tensor([[1, 2]], device="marked"),
+        nn.Parameter(minigrad.zeros(2, device="marked")),
+    ]
+    for t in made:
+        assert t.device == "marked"
+    tracker.check()
+
+
+@pytest.mark.parametrize(
+    "op",
+    [
+        lambda a, b: a + b,
+        lambda a, b: a * b,
+        lambda a, b: F.matmul(a, b),
+        lambda a, b: F.where(a > 0, a, b),
+        lambda a, b: F.concat([a, b]),
+        lambda a, b: F.maximum(a, b),
+    ],
+    ids=["add", "mul", "matmul", "where", "concat", "maximum"],
+)
+def test_mixing_devices_raises(marked, op):
+    a = minigrad.randn(3, 3, dtype="float64")
+    b = minigrad.randn(3, 3, dtype="float64", device="marked")
+    with pytest.raises(RuntimeError) as info:
+        op(a, b)
+    assert "cpu" in str(info.value) and "marked" in str(info.value)
+    with pytest.raises(RuntimeError) as info:
+        op(b, a)
+    assert "cpu" in str(info.value) and "marked" in str(info.value)
+
+
+# ---- the tracker itself ----------------------------------------------------------------------
+class _LeakyForward(Function):
+    """A deliberately broken op: forward calls NumPy directly."""
+
+    def forward(self, a):
+        return np.where(a > 0, a, 0.0)
+
+    def backward(self, g):
+        return g
+
+
+class _LeakyBackward(Function):
+    """A deliberately broken op: backward builds its gradient with NumPy directly."""
+
+    saves_inputs = False
+
+    def forward(self, a):
+        return a * 2.0
+
+    def backward(self, g):
+        return Tensor._make(np.full(g.shape, 2.0) * np.asarray(g.data), g.device, False, None)
+
+
+@pytest.mark.parametrize("op", [_LeakyForward, _LeakyBackward])
+def test_tracker_catches_leaks(marked, monkeypatch, op):
+    tracker = Tracker(monkeypatch)
+    x = minigrad.randn(3, device="marked", requires_grad=True)
+    y = op.apply(x)
+    (y * 1.0).sum().backward()
+    with pytest.raises(AssertionError, match="bypassed the backend"):
+        tracker.check()
+
+
+def test_marked_backend_keeps_plain_arrays_plain(marked):
+    """normalize() must not hide a leak by converting a plain ndarray."""
+    plain = np.zeros(3)
+    assert marked.normalize(plain) is plain
+    assert type(marked.normalize(np.float64(1.0))) is MarkedArray
+    assert type(marked.xp.where(marked.xp.asarray([True]), 1.0, 0.0)) is MarkedArray
+    assert type(np.where(np.asarray([True]), marked.xp.ones(1), 0.0)) is np.ndarray

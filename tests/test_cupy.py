@@ -1,0 +1,159 @@
+"""The same forward/backward checks on the GPU (device "cuda", CuPy), compared with the CPU.
+
+Skipped as a whole when CuPy is not installed or no GPU is present. The checks reuse the
+op table and the tracker of test_backend_independence.py: every tensor, gradient and
+saved array must be a ``cupy.ndarray``, and the numbers must match the CPU's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import minigrad
+
+cupy = pytest.importorskip("cupy", reason="CuPy not installed or no GPU")
+if not minigrad.is_available("cuda"):
+    pytest.skip("CuPy not installed or no GPU", allow_module_level=True)
+
+from test_backend_independence import CASES, SECOND_ORDER, Tracker, _make_inputs, _Model, _run, _train_step  # noqa: E402
+
+import minigrad.functional as F  # noqa: E402
+
+DEVICE = "cuda"
+ARRAY_TYPE = cupy.ndarray
+
+# a representative set of ops (every family: elementwise, reductions, softmax, shapes,
+# indexing, linear algebra, normalization, losses, attention)
+REPRESENTATIVE = [
+    "add", "sub", "mul", "div", "rdiv", "pow_scalar", "pow_tensor", "int_plus_float", "exp", "log", "sqrt", "abs",
+    "tanh", "sigmoid", "relu", "gelu", "gelu_tanh", "erf", "erf_0d", "maximum", "minimum", "clip", "where",
+    "masked_fill", "sum", "sum_keepdims", "mean_axis", "var_axis_ddof", "max", "max_axis", "argmax", "logsumexp",
+    "softmax", "log_softmax", "softmax_composite", "reshape", "permute", "expand", "squeeze", "getitem_slices",
+    "getitem_int_tensor", "getitem_mixed", "getitem_bool_mask", "concat", "stack", "split", "matmul_1d_2d",
+    "matmul_2d", "matmul_batch_broadcast", "linear", "layer_norm", "layer_norm_no_affine", "embedding_padding",
+    "cross_entropy", "cross_entropy_ignore_smooth", "mse_loss", "cast", "sin", "attention_weights_bool_mask",
+    "attention_weights_float_mask", "compare_logic",
+]  # fmt: skip
+# random ops draw from each device's own generator: same kind of result, different numbers
+RANDOM = ["dropout"]
+RTOL, ATOL = 1e-9, 1e-10  # float64; GPU kernels sum in a different order
+
+
+@pytest.mark.parametrize("name", REPRESENTATIVE + RANDOM)
+def test_op_on_gpu_matches_cpu(name, monkeypatch):
+    fn, specs = CASES[name]
+    _, _, cpu_values, cpu_grads = _run(fn, specs, "cpu")
+
+    tracker = Tracker(monkeypatch, device=DEVICE, array_type=ARRAY_TYPE)
+    inputs, outs, values, grads = _run(fn, specs, DEVICE)
+    tracker.check()
+    for t in inputs + outs:
+        assert t.device == DEVICE and type(t.data) is ARRAY_TYPE
+    for t in inputs:
+        if t.grad is not None:
+            assert t.grad.device == DEVICE and type(t.grad.data) is ARRAY_TYPE
+    if name in RANDOM:
+        return
+    for v, c in zip(values, cpu_values):
+        assert type(v) is np.ndarray and v.dtype == c.dtype and v.shape == c.shape
+        np.testing.assert_allclose(v, c, rtol=RTOL, atol=ATOL)
+    for g, c in zip(grads, cpu_grads):
+        assert (g is None) == (c is None)
+        if g is not None:
+            np.testing.assert_allclose(g, c, rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("name", [n for n in SECOND_ORDER if n in REPRESENTATIVE])
+def test_double_backward_on_gpu_matches_cpu(name, monkeypatch):
+    fn, specs = CASES[name]
+
+    def second_order(device):
+        minigrad.manual_seed(0)
+        inputs = _make_inputs(specs, device, 0)
+        xs = [t for t in inputs if t.requires_grad]
+        out = fn(*inputs)
+        u = minigrad.tensor(np.random.default_rng(5).standard_normal(out.shape), dtype=out.dtype, device=device)
+        grads = minigrad.grad(out, xs, u, create_graph=True, allow_unused=True)
+        with_graph = [g for g in grads if g is not None and g.requires_grad]
+        if not with_graph:  # a linear op: its gradient does not depend on the inputs
+            return []
+        total = sum((g * g).sum() for g in with_graph)
+        second = minigrad.grad(total, xs, allow_unused=True)
+        return [None if g is None else g.numpy() for g in second]
+
+    expected = second_order("cpu")
+    tracker = Tracker(monkeypatch, device=DEVICE, array_type=ARRAY_TYPE)
+    got = second_order(DEVICE)
+    tracker.check()
+    assert len(got) == len(expected)
+    for g, c in zip(got, expected):
+        assert (g is None) == (c is None)
+        if g is not None:
+            np.testing.assert_allclose(g, c, rtol=1e-8, atol=1e-9)
+
+
+def test_gradcheck_on_gpu():
+    x = minigrad.randn(3, 4, dtype="float64", device=DEVICE, requires_grad=True)
+    w = minigrad.randn(4, dtype="float64", device=DEVICE, requires_grad=True)
+    assert minigrad.gradcheck(lambda x, w: F.layer_norm(F.softmax(x, -1), 4, w), [x, w])
+    assert minigrad.gradcheck(lambda x: F.gelu(x), [x], mode="directional")
+    assert minigrad.gradgradcheck(lambda x: F.log_softmax(x, -1), [x])
+
+
+@pytest.mark.parametrize("dtype,rtol", [("float64", 1e-9), ("float32", 1e-4)])
+def test_nn_model_on_gpu_matches_cpu(dtype, rtol, monkeypatch):
+    minigrad.manual_seed(3)
+    cpu_model = _Model().eval().to(dtype=dtype)  # eval: no dropout, the generators differ
+    minigrad.manual_seed(3)
+    gpu_model = _Model().eval().to(DEVICE, dtype=dtype)
+    cpu_loss = _train_step(cpu_model, "cpu")
+
+    tracker = Tracker(monkeypatch, device=DEVICE, array_type=ARRAY_TYPE)
+    gpu_loss = _train_step(gpu_model, DEVICE)
+    tracker.check()
+    assert gpu_loss.device == DEVICE
+    np.testing.assert_allclose(gpu_loss.item(), cpu_loss.item(), rtol=rtol)
+    for (name, p), q in zip(gpu_model.named_parameters(), cpu_model.parameters()):
+        assert p.device == DEVICE and type(p.data) is ARRAY_TYPE and type(p.grad.data) is ARRAY_TYPE, name
+        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=rtol * 10, atol=rtol, err_msg=name)
+
+
+def test_model_trains_on_gpu_in_training_mode():
+    minigrad.manual_seed(0)
+    model = _Model(device=DEVICE)
+    first = _train_step(model, DEVICE).item()
+    for _ in range(20):
+        with minigrad.no_grad():
+            for p in model.parameters():
+                p.data -= 0.1 * p.grad.data
+        model.zero_grad()
+        last = _train_step(model, DEVICE).item()
+    assert np.isfinite(last) and last < first
+
+
+def test_tensor_to_gpu_and_back():
+    x = minigrad.tensor([[1.0, -2.0, 3.0]], dtype="float64", requires_grad=True)
+    y = x.to(DEVICE)
+    assert y.device == DEVICE and type(y.data) is ARRAY_TYPE and y.grad_fn is not None
+    loss = (y * y).sum().to("cpu")
+    assert loss.device == "cpu" and type(loss.data) is np.ndarray
+    loss.backward()
+    assert x.grad.device == "cpu" and type(x.grad.data) is np.ndarray
+    np.testing.assert_allclose(x.grad.numpy(), [[2.0, -4.0, 6.0]])
+    assert repr(y.detach()).endswith(f"device='{DEVICE}', dtype=float64)")
+
+
+def test_mixing_cpu_and_gpu_raises():
+    a = minigrad.ones(2)
+    b = minigrad.ones(2, device=DEVICE)
+    with pytest.raises(RuntimeError) as info:
+        a + b
+    assert "cpu" in str(info.value) and DEVICE in str(info.value)
+
+
+def test_manual_seed_reproducible_on_gpu():
+    minigrad.manual_seed(5)
+    a = minigrad.randn(4, device=DEVICE).tolist()
+    minigrad.manual_seed(5)
+    assert minigrad.randn(4, device=DEVICE).tolist() == a

@@ -1,0 +1,663 @@
+"""Every differentiable op's backward agrees with finite differences (float64).
+
+Shapes cover broadcasting, size-1 and 0-d tensors, non-contiguous (transposed) inputs
+and batched 3-D/4-D tensors. Inputs stay away from the points where an op is not
+differentiable (kinks of abs/relu/clip/maximum, ties of max/min, log/sqrt/pow of
+non-positive numbers). Core ops also pass gradgradcheck (second order), and the fused
+softmax, log_softmax and layer_norm agree with their op-by-op composite versions.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+
+import numpy as np
+import pytest
+
+import minigrad
+import minigrad.functional as F
+from minigrad import gradcheck, gradgradcheck
+
+
+# ---- inputs ---------------------------------------------------------------------------------
+def _values(kind, shape, rng):
+    n = int(np.prod(shape))
+    if kind == "n":  # normal
+        return rng.standard_normal(shape)
+    if kind == "p":  # positive
+        return rng.uniform(0.5, 2.0, shape)
+    if kind == "a":  # away from 0
+        return np.sign(rng.standard_normal(shape)) * rng.uniform(0.2, 2.0, shape)
+    if kind == "ga":  # on a grid offset by 0.25: never within 0.15 of a "gb" value or of +-0.5
+        return rng.integers(-4, 4, shape) * 0.5 + 0.25 + rng.uniform(-0.05, 0.05, shape)
+    if kind == "gb":
+        return rng.integers(-4, 4, shape) * 0.5 + rng.uniform(-0.05, 0.05, shape)
+    if kind == "d":  # distinct values (no ties for max/min)
+        return (rng.permutation(n) * 0.3 + rng.uniform(-0.05, 0.05, n)).reshape(shape)
+    raise ValueError(kind)
+
+
+def make(shape, kind="n", transposed=False, rng=None):
+    """A float64 leaf; ``transposed`` makes it a non-contiguous view of a transposed array."""
+    rng = rng if rng is not None else np.random.default_rng(0)
+    if transposed:
+        base = minigrad.tensor(_values(kind, tuple(reversed(shape)), rng), dtype="float64")
+        x = base.T.detach().requires_grad_()  # detach shares the transposed view
+        assert not x.data.flags.c_contiguous or x.ndim < 2
+        return x
+    return minigrad.tensor(_values(kind, shape, rng), dtype="float64", requires_grad=True)
+
+
+def _rng(name):
+    return np.random.default_rng(zlib.crc32(name.encode()))
+
+
+def inputs_for(name, specs):
+    rng = _rng(name)
+    return [make(shape, kind, transposed, rng) for shape, kind, transposed in specs]
+
+
+def S(shape, kind="n", transposed=False):
+    """An input spec: shape, kind of values (see ``_values``), transposed (non-contiguous)."""
+    return (tuple(shape), kind, transposed)
+
+
+# ---- elementwise binary ops over broadcasting shapes -------------------------------------------
+BINARY_SHAPES = {
+    "same": ((3, 4), (3, 4)),
+    "row": ((3, 4), (4,)),
+    "both_sides_3d": ((2, 1, 4), (3, 1)),
+    "size1": ((1,), (2, 3)),
+    "scalar0d": ((), (2, 3)),
+    "4d": ((2, 1, 2, 3), (1, 2, 1, 3)),
+}
+
+BINARY_OPS = {
+    "add": (lambda a, b: a + b, "n", "n"),
+    "sub": (lambda a, b: a - b, "n", "n"),
+    "mul": (lambda a, b: a * b, "n", "n"),
+    "div": (lambda a, b: a / b, "n", "p"),
+    "pow": (lambda a, b: a**b, "p", "n"),
+    "maximum": (F.maximum, "ga", "gb"),
+    "minimum": (F.minimum, "ga", "gb"),
+}
+
+
+@pytest.mark.parametrize("shapes", list(BINARY_SHAPES))
+@pytest.mark.parametrize("op", list(BINARY_OPS))
+def test_binary_gradcheck(op, shapes):
+    fn, ka, kb = BINARY_OPS[op]
+    sa, sb = BINARY_SHAPES[shapes]
+    a, b = inputs_for(op + shapes, [S(sa, ka), S(sb, kb)])
+    assert gradcheck(fn, [a, b])
+
+
+@pytest.mark.parametrize("op", list(BINARY_OPS))
+def test_binary_gradcheck_transposed(op):
+    fn, ka, kb = BINARY_OPS[op]
+    a, b = inputs_for(op, [S((3, 4), ka, True), S((4, 3), kb, True)])
+    assert gradcheck(lambda a, b: fn(a, b.T), [a, b])
+
+
+@pytest.mark.parametrize("op", list(BINARY_OPS))
+def test_binary_gradcheck_one_input_constant(op):
+    """Only one side requires grad (the other is a constant tensor or a Python number)."""
+    fn, ka, kb = BINARY_OPS[op]
+    a, b = inputs_for(op, [S((2, 3), ka), S((3,), kb)])
+    assert gradcheck(lambda a: fn(a, b.detach()), [a])
+    assert gradcheck(lambda b: fn(a.detach(), b), [b])
+    scalar = 1.5 if op != "maximum" and op != "minimum" else 0.5
+    assert gradcheck(lambda b: fn(scalar, b), [b])
+
+
+# ---- elementwise unary ops ----------------------------------------------------------------------
+UNARY_OPS = {
+    "neg": (F.neg, "n"),
+    "exp": (F.exp, "n"),
+    "log": (F.log, "p"),
+    "sqrt": (F.sqrt, "p"),
+    "abs": (F.abs, "a"),
+    "tanh": (F.tanh, "n"),
+    "sigmoid": (F.sigmoid, "n"),
+    "relu": (F.relu, "a"),
+    "gelu": (F.gelu, "n"),
+    "gelu_tanh": (lambda x: F.gelu(x, approximate="tanh"), "n"),
+    "erf": (F.erf, "n"),
+    "pow_2": (lambda x: x**2, "n"),
+    "pow_3": (lambda x: x**3, "n"),
+    "pow_1": (lambda x: x**1, "n"),
+    "pow_half": (lambda x: x**0.5, "p"),
+    "pow_neg": (lambda x: x**-1.5, "p"),
+    "rpow": (lambda x: 2.0**x, "n"),
+    "rsub_rdiv": (lambda x: 2.0 - 3.0 / x, "p"),
+    "sin": (F.sin, "n"),
+    "cos": (F.cos, "n"),
+    "clip": (lambda x: F.clip(x, -0.5, 0.5), "ga"),
+    "clip_min": (lambda x: F.clip(x, min=0.5), "ga"),
+    "clip_max": (lambda x: F.clip(x, max=-0.5), "ga"),
+}
+
+UNARY_SHAPES = {
+    "1d": ((5,), False),
+    "0d": ((), False),
+    "3d": ((2, 3, 4), False),
+    "transposed": ((3, 4), True),
+    "4d_size1": ((2, 1, 3, 2), False),
+}
+
+
+@pytest.mark.parametrize("shape", list(UNARY_SHAPES))
+@pytest.mark.parametrize("op", list(UNARY_OPS))
+def test_unary_gradcheck(op, shape):
+    fn, kind = UNARY_OPS[op]
+    s, transposed = UNARY_SHAPES[shape]
+    (x,) = inputs_for(op + shape, [S(s, kind, transposed)])
+    assert gradcheck(fn, [x])
+
+
+def test_sigmoid_large_inputs_are_stable():
+    x = minigrad.tensor([-800.0, -30.0, 0.0, 30.0, 800.0], dtype="float64", requires_grad=True)
+    y = F.sigmoid(x)
+    assert np.all(np.isfinite(y.detach().numpy()))
+    with np.errstate(over="ignore"):
+        expected = 1 / (1 + np.exp(-np.array([-800.0, -30.0, 0.0, 30.0, 800.0])))
+    np.testing.assert_allclose(y.detach().numpy(), expected, rtol=1e-12, atol=1e-300)
+    y.sum().backward()
+    assert np.all(np.isfinite(x.grad.numpy()))
+    assert gradcheck(F.sigmoid, [minigrad.tensor([-30.0, -5.0, 5.0, 30.0], dtype="float64", requires_grad=True)])
+
+
+# ---- selection ----------------------------------------------------------------------------------
+def test_where_gradcheck():
+    cond = minigrad.tensor(_rng("cond").random((3, 4)) < 0.5)
+    a, b = inputs_for("where", [S((3, 4)), S((4,))])
+    assert gradcheck(lambda a, b: F.where(cond, a, b), [a, b])
+    assert gradcheck(lambda a: F.where(cond, a, 0.0), [a])
+    (c,) = inputs_for("where_t", [S((3, 4), "n", True)])
+    assert gradcheck(lambda b, c: F.where(cond[:, :1], c, b), [b, c])
+
+
+def test_masked_fill_gradcheck():
+    m = minigrad.tensor(_rng("mask").random((1, 4)) < 0.5)
+    (a,) = inputs_for("masked_fill", [S((2, 3, 4))])
+    assert gradcheck(lambda a: F.masked_fill(a, m, -1e9) * 1e-9, [a])
+    (t,) = inputs_for("masked_fill_t", [S((3, 4), "n", True)])
+    assert gradcheck(lambda a: a.masked_fill(m, 2.0), [t])
+
+
+# ---- reductions -----------------------------------------------------------------------------------
+REDUCTIONS = {
+    "sum_all": (lambda x: x.sum(), "n"),
+    "sum_axis": (lambda x: x.sum(axis=1), "n"),
+    "sum_axes_keepdims": (lambda x: x.sum(axis=(0, -1), keepdims=True), "n"),
+    "mean_all": (lambda x: x.mean(), "n"),
+    "mean_neg_axis": (lambda x: x.mean(axis=-1), "n"),
+    "mean_keepdims": (lambda x: x.mean(axis=(0, 1), keepdims=True), "n"),
+    "var_all": (lambda x: x.var(), "n"),
+    "var_axis_ddof": (lambda x: x.var(axis=0, ddof=1), "n"),
+    "var_keepdims": (lambda x: x.var(axis=-1, keepdims=True), "n"),
+    "max_all": (lambda x: x.max(), "d"),
+    "max_axis": (lambda x: x.max(axis=-1), "d"),
+    "max_keepdims": (lambda x: x.max(axis=(0, 1), keepdims=True), "d"),
+    "min_all": (lambda x: x.min(), "d"),
+    "min_axis": (lambda x: x.min(axis=0, keepdims=True), "d"),
+    "logsumexp_last": (lambda x: F.logsumexp(x, -1), "n"),
+    "logsumexp_first_keepdims": (lambda x: F.logsumexp(x, 0, keepdims=True), "n"),
+    "sum_to": (lambda x: F.sum_to(x, (x.shape[-2], 1)), "n"),
+}
+
+REDUCTION_SHAPES = {"2d": ((3, 4), False), "3d": ((2, 3, 4), False), "transposed": ((3, 4), True),
+                    "4d_size1": ((2, 3, 1, 2), False)}  # fmt: skip
+
+
+@pytest.mark.parametrize("shape", list(REDUCTION_SHAPES))
+@pytest.mark.parametrize("op", list(REDUCTIONS))
+def test_reduction_gradcheck(op, shape):
+    fn, kind = REDUCTIONS[op]
+    s, transposed = REDUCTION_SHAPES[shape]
+    (x,) = inputs_for(op + shape, [S(s, kind, transposed)])
+    assert gradcheck(fn, [x])
+
+
+def test_max_ties_share_the_gradient():
+    x = minigrad.tensor([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]], requires_grad=True)
+    x.max(axis=1).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [[0, 0.5, 0.5], [1 / 3, 1 / 3, 1 / 3]], rtol=1e-6)
+    y = minigrad.tensor([1.0, 1.0], requires_grad=True)
+    z = minigrad.tensor([1.0, 0.0], requires_grad=True)
+    F.maximum(y, z).sum().backward()
+    np.testing.assert_allclose(y.grad.numpy(), [0.5, 1.0])
+    np.testing.assert_allclose(z.grad.numpy(), [0.5, 0.0])
+
+
+# ---- softmax family -------------------------------------------------------------------------------
+SOFTMAX_CASES = {
+    "2d_last": ((3, 4), False, -1),
+    "2d_first": ((3, 4), False, 0),
+    "3d_middle": ((2, 3, 4), False, 1),
+    "transposed": ((3, 4), True, -1),
+    "4d": ((2, 1, 2, 3), False, -1),
+    "size1_axis": ((3, 1), False, -1),
+}
+SOFTMAX_OPS = {"softmax": F.softmax, "log_softmax": F.log_softmax, "logsumexp": F.logsumexp}
+
+
+@pytest.mark.parametrize("case", list(SOFTMAX_CASES))
+@pytest.mark.parametrize("op", list(SOFTMAX_OPS))
+def test_softmax_family_gradcheck(op, case):
+    shape, transposed, axis = SOFTMAX_CASES[case]
+    (x,) = inputs_for(op + case, [S(shape, "n", transposed)])
+    fn = SOFTMAX_OPS[op]
+    assert gradcheck(lambda x: fn(x, axis), [x])
+
+
+def test_softmax_extreme_logits_are_stable():
+    x = minigrad.tensor([[1000.0, 0.0, -1000.0], [-1e4, -1e4, -1e4]], dtype="float64", requires_grad=True)
+    y = F.softmax(x)
+    np.testing.assert_allclose(y.detach().numpy(), [[1, 0, 0], [1 / 3, 1 / 3, 1 / 3]], atol=1e-12)
+    ls = F.log_softmax(x)
+    assert np.all(np.isfinite(ls.detach().numpy()))
+    np.testing.assert_allclose(ls.detach().numpy()[1], [-math.log(3)] * 3)
+    np.testing.assert_allclose(F.logsumexp(x).detach().numpy(), [1000.0, -1e4 + math.log(3)])
+
+
+# ---- shape ops ----------------------------------------------------------------------------------
+SHAPE_OPS = {
+    "reshape": (lambda x: x.reshape(4, -1), (2, 3, 2)),
+    "reshape_transposed": (lambda x: x.reshape(-1), ((4, 3), True)),
+    "flatten": (lambda x: x.flatten(1) * 1.0, (2, 3, 2)),
+    "transpose_all": (lambda x: x.transpose(), (2, 3, 4)),
+    "permute": (lambda x: x.permute(2, 0, 1), (2, 3, 4)),
+    "swapaxes": (lambda x: x.swapaxes(-1, 0), (2, 1, 3, 2)),
+    "expand": (lambda x: x.expand(2, 3, 4), (3, 1)),
+    "expand_new_axes": (lambda x: x.expand(2, -1, 4), (3, 4)),
+    "squeeze_all": (lambda x: x.squeeze(), (1, 3, 1, 2)),
+    "squeeze_axis": (lambda x: x.squeeze(2), (1, 3, 1, 2)),
+    "unsqueeze": (lambda x: x.unsqueeze(1), (3, 4)),
+    "getitem_slices": (lambda x: x[1:, ::2], (3, 4)),
+    "getitem_negative_step": (lambda x: x[::-1, -2:], (3, 4)),
+    "getitem_int": (lambda x: x[1, :, -1], (2, 3, 4)),
+    "getitem_none_ellipsis": (lambda x: x[None, ..., 1:3], (2, 3, 4)),
+    "getitem_int_array_repeats": (lambda x: x[[0, 2, 0, 0]], (3, 4)),
+    "getitem_int_tensor_2d": (lambda x: x[minigrad.tensor([[1, 1], [0, 2]])], (3, 2)),
+    "getitem_mixed": (lambda x: x[:, [3, 0, 3]], (2, 4)),
+    "getitem_two_arrays": (lambda x: x[[0, 1, 1], [2, 0, 2]], ((4, 3), True)),
+    "getitem_bool_mask": (lambda x: x[minigrad.tensor([[True, False, True], [False, False, True]])], (2, 3)),
+    "split": (lambda x: x.split(2, axis=1), (2, 5)),
+    "split_sections": (lambda x: F.split(x, [1, 2], axis=0), ((3, 2), True)),
+    "chunk": (lambda x: F.chunk(x, 2, axis=-1), (2, 4)),
+}
+
+
+@pytest.mark.parametrize("op", list(SHAPE_OPS))
+def test_shape_op_gradcheck(op):
+    fn, spec = SHAPE_OPS[op]
+    shape, transposed = spec if isinstance(spec[0], tuple) else (spec, False)
+    (x,) = inputs_for(op, [S(shape, "n", transposed)])
+    assert gradcheck(fn, [x])
+
+
+def test_concat_stack_gradcheck():
+    a, b, c = inputs_for("concat", [S((2, 3)), S((2, 1)), S((2, 2), "n", True)])
+    assert gradcheck(lambda a, b, c: F.concat([a, b, c], axis=1), [a, b, c])
+    assert gradcheck(lambda a, b, c: F.concat([a.T, b.T, c.T]), [a, b, c])
+    d, e = inputs_for("stack", [S((2, 3)), S((2, 3), "n", True)])
+    for axis in (0, 1, -1):
+        assert gradcheck(lambda d, e, axis=axis: F.stack([d, e, d], axis=axis), [d, e])
+
+
+# ---- linear algebra -----------------------------------------------------------------------------
+MATMUL_SHAPES = {
+    "1d_1d": ((4,), (4,)),
+    "1d_2d": ((4,), (4, 3)),
+    "2d_1d": ((3, 4), (4,)),
+    "2d_2d": ((3, 4), (4, 2)),
+    "3d_2d": ((2, 3, 4), (4, 2)),
+    "1d_3d": ((3,), (2, 3, 2)),
+    "batch_broadcast_4d": ((2, 1, 2, 3), (3, 3, 2)),
+    "size1": ((1, 3), (3, 1)),
+}
+
+
+@pytest.mark.parametrize("shapes", list(MATMUL_SHAPES))
+def test_matmul_gradcheck(shapes):
+    sa, sb = MATMUL_SHAPES[shapes]
+    a, b = inputs_for("matmul" + shapes, [S(sa), S(sb)])
+    assert gradcheck(F.matmul, [a, b])
+
+
+def test_matmul_transposed_gradcheck():
+    a, b = inputs_for("matmul_t", [S((3, 4), "n", True), S((4, 2), "n", True)])
+    assert gradcheck(lambda a, b: a @ b, [a, b])
+    assert gradcheck(lambda a, b: b.T @ a.T, [a, b])
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("xshape", [(3, 4), (2, 2, 4), (4,)])
+def test_linear_gradcheck(xshape, bias):
+    x, w, b = inputs_for(f"linear{xshape}{bias}", [S(xshape), S((3, 4)), S((3,))])
+    if bias:
+        assert gradcheck(F.linear, [x, w, b])
+    else:
+        assert gradcheck(F.linear, [x, w])
+
+
+# ---- neural-network ops -------------------------------------------------------------------------
+LAYER_NORM_CASES = {
+    "affine": ((3, 4), (4,), True, True, False),
+    "3d_two_axes": ((2, 2, 3), (2, 3), True, True, False),
+    "no_affine": ((2, 3, 4), (4,), False, False, False),
+    "weight_only": ((3, 4), (4,), True, False, False),
+    "bias_only": ((3, 4), (4,), False, True, False),
+    "transposed": ((3, 4), (4,), True, True, True),
+    "4d": ((2, 1, 2, 3), (3,), True, True, False),
+}
+
+
+def _layer_norm_inputs(case):
+    shape, nshape, w, b, transposed = LAYER_NORM_CASES[case]
+    specs = [S(shape, "n", transposed)] + ([S(nshape)] if w else []) + ([S(nshape)] if b else [])
+    xs = inputs_for("ln" + case, specs)
+
+    def fn(x, *affine, op=F.layer_norm):
+        it = iter(affine)
+        weight = next(it) if w else None
+        bias = next(it) if b else None
+        return op(x, nshape, weight, bias)
+
+    return fn, xs
+
+
+@pytest.mark.parametrize("case", list(LAYER_NORM_CASES))
+def test_layer_norm_gradcheck(case):
+    fn, xs = _layer_norm_inputs(case)
+    assert gradcheck(fn, xs)
+
+
+CE_CASES = {
+    "mean": ((4, 5), dict()),
+    "sum": ((4, 5), dict(reduction="sum")),
+    "none": ((4, 5), dict(reduction="none")),
+    "ignore_index": ((2, 3, 4), dict(ignore_index=-100)),
+    "ignore_custom": ((5, 3), dict(ignore_index=1)),
+    "label_smoothing": ((4, 5), dict(label_smoothing=0.1)),
+    "ignore_and_smoothing_none": ((2, 3, 4), dict(label_smoothing=0.2, reduction="none")),
+    "transposed": (((5, 4), True), dict(label_smoothing=0.1)),
+    "single_position": ((5,), dict()),
+}
+
+
+def _ce_inputs(case):
+    spec, kwargs = CE_CASES[case]
+    shape, transposed = spec if isinstance(spec[0], tuple) else (spec, False)
+    if transposed:
+        shape = tuple(reversed(shape))
+    rng = _rng("ce" + case)
+    (x,) = inputs_for("ce" + case, [S(shape, "n", transposed)])
+    target = rng.integers(0, x.shape[-1], x.shape[:-1])
+    if "ignore" in case or case == "ignore_and_smoothing_none":
+        target.reshape(-1)[::3] = kwargs.get("ignore_index", -100)
+    return x, minigrad.tensor(target), kwargs
+
+
+@pytest.mark.parametrize("case", list(CE_CASES))
+def test_cross_entropy_gradcheck(case):
+    x, target, kwargs = _ce_inputs(case)
+    assert gradcheck(lambda x: F.cross_entropy(x, target, **kwargs), [x])
+
+
+def test_cross_entropy_ignored_positions_get_no_gradient():
+    x = minigrad.randn(4, 3, dtype="float64", requires_grad=True)
+    target = minigrad.tensor([0, -100, 2, -100])
+    F.cross_entropy(x, target, label_smoothing=0.1).backward()
+    g = x.grad.numpy()
+    assert np.all(g[[1, 3]] == 0)
+    assert np.all(g[[0, 2]] != 0)
+
+
+def test_mse_loss_gradcheck():
+    a, b = inputs_for("mse", [S((3, 4)), S((4, 3), "n", True)])
+    assert gradcheck(lambda a, b: F.mse_loss(a, b.T), [a, b])
+    assert gradcheck(lambda a, b: F.mse_loss(a, b.T, reduction="sum"), [a, b])
+    assert gradcheck(lambda a, b: F.mse_loss(a, b.T, reduction="none"), [a, b])
+
+
+def test_embedding_gradcheck():
+    (w,) = inputs_for("emb", [S((5, 3))])
+    idx = minigrad.tensor([[0, 2, 2], [4, 0, 2]])  # repeats accumulate
+    assert gradcheck(lambda w: F.embedding(idx, w), [w])
+    w2 = w.detach().requires_grad_()
+    F.embedding(idx, w2, padding_idx=2).sum().backward()
+    np.testing.assert_array_equal(w2.grad.numpy()[:, 0], [2, 0, 0, 0, 1])  # row 2 is padding
+
+
+def test_dropout_gradcheck():
+    (x,) = inputs_for("dropout", [S((4, 5))])
+
+    def fn(x):
+        minigrad.manual_seed(11)  # the same mask on every evaluation
+        return F.dropout(x, 0.4)
+
+    assert gradcheck(fn, [x])
+    y = fn(x)
+    kept = y.detach().numpy() != 0
+    assert 0 < kept.sum() < kept.size
+    np.testing.assert_allclose(y.detach().numpy()[kept], x.detach().numpy()[kept] / 0.6)
+
+
+def test_cast_backward_returns_the_source_dtype():
+    x = minigrad.tensor([1.0, 2.0, 3.0], dtype="float64", requires_grad=True)
+    y = x.to(dtype="float32")
+    assert y.dtype == minigrad.float32
+    y.backward(minigrad.tensor([0.5, -1.0, 2.0], dtype="float32"))
+    assert x.grad.dtype == minigrad.float64
+    np.testing.assert_array_equal(x.grad.numpy(), [0.5, -1.0, 2.0])
+    assert not x.to(dtype="int64").requires_grad  # no gradient through an integer cast
+    assert gradcheck(lambda x: F.cast(x, "float64") * x, [x])
+
+
+ATTENTION_CASES = {
+    "plain": ((2, 3, 4), (2, 5, 4), None),
+    "broadcast_batch": ((2, 1, 2, 3), (3, 4, 3), None),
+    "bool_mask_with_dead_row": ((3, 4), (5, 4), "bool"),
+    "float_mask": ((2, 3, 4), (2, 5, 4), "float"),
+    "transposed_k": ((3, 4), ((4, 5), True), None),
+}
+
+
+@pytest.mark.parametrize("case", list(ATTENTION_CASES))
+def test_attention_weights_gradcheck(case):
+    qs, ks, kind = ATTENTION_CASES[case]
+    kshape, ktrans = ks if isinstance(ks[0], tuple) else (ks, False)
+    q, k = inputs_for("attn" + case, [S(qs), S(kshape, "n", ktrans)])
+
+    def key(k):
+        return k.T if ktrans else k
+
+    mask = None
+    if kind == "bool":  # row 1 keeps one key, row 2 none: its weights are exactly 0
+        mask = minigrad.tensor(np.arange(5)[None, :] > np.array([[1], [0], [-1]]))
+    elif kind == "float":
+        mask = minigrad.tensor(_rng("fm").standard_normal((3, 5)), dtype="float64")
+    assert gradcheck(lambda q, k: F.attention_weights(q, key(k), mask=mask), [q, k])
+    assert gradcheck(lambda q, k: F.attention_weights(q, key(k), mask=mask, scale=0.7), [q, k], mode="directional")
+    w = F.attention_weights(q, key(k), mask=mask).detach().numpy()
+    if kind == "bool":
+        assert np.all(w[2] == 0) and np.all(w[1, 2:] == 0)
+        np.testing.assert_allclose(w[:2].sum(-1), 1.0)
+
+
+def test_attention_weights_matches_softmax_of_scores():
+    q, k = inputs_for("attn_ref", [S((2, 3, 4)), S((2, 5, 4))])
+    m = minigrad.tensor(_rng("m").random((3, 5)) < 0.3)
+    m.data[:, 0] = False
+    u = minigrad.tensor(_rng("u").standard_normal((2, 3, 5)), dtype="float64")
+    fused = lambda q, k: F.attention_weights(q, k, mask=m, scale=0.5)  # noqa: E731
+    composite = lambda q, k: F.softmax(F.masked_fill((q @ k.swapaxes(-1, -2)) * 0.5, m, -1e30), -1)  # noqa: E731
+    v1, g1 = _value_and_grads(fused, [q, k], u)
+    v2, g2 = _value_and_grads(composite, [q, k], u)
+    np.testing.assert_allclose(v1, v2, rtol=1e-10, atol=1e-12)
+    for a, b in zip(g1, g2):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+# ---- second order ----------------------------------------------------------------------------------
+GRADGRAD = {
+    "add_broadcast": (lambda a, b: a + b, [S((2, 3)), S((3,))]),
+    "sub_broadcast": (lambda a, b: a - b, [S((2, 1)), S((2, 3))]),
+    "mul_broadcast": (lambda a, b: a * b, [S((2, 3)), S((2, 1))]),
+    "div_broadcast": (lambda a, b: a / b, [S((2, 3)), S((3,), "p")]),
+    "pow_scalar": (lambda a: a**3, [S((2, 3))]),
+    "pow_tensor": (lambda a, b: a**b, [S((2, 3), "p"), S((3,))]),
+    "exp": (F.exp, [S((2, 3))]),
+    "log": (F.log, [S((2, 3), "p")]),
+    "tanh": (F.tanh, [S((2, 3), "n", True)]),
+    "sigmoid": (F.sigmoid, [S((2, 3))]),
+    "gelu": (F.gelu, [S((2, 3))]),
+    "matmul_2d": (F.matmul, [S((2, 3)), S((3, 2), "n", True)]),
+    "matmul_batch": (F.matmul, [S((2, 2, 3)), S((3, 2))]),
+    "softmax": (lambda x: F.softmax(x, -1), [S((2, 4))]),
+    "softmax_axis0": (lambda x: F.softmax(x, 0), [S((3, 2), "n", True)]),
+    "log_softmax": (lambda x: F.log_softmax(x, -1), [S((2, 4))]),
+    "logsumexp": (lambda x: F.logsumexp(x, -1), [S((2, 4))]),
+    "layer_norm": (lambda x, w, b: F.layer_norm(x, 4, w, b), [S((2, 4)), S((4,)), S((4,))]),
+    "layer_norm_no_affine": (lambda x: F.layer_norm(x, (2, 3)), [S((2, 3))]),
+    "var": (lambda x: x.var(axis=-1), [S((2, 4))]),
+    "getitem": (lambda x: x[[0, 1, 1], 1:], [S((3, 3))]),
+    "embedding": (lambda w: F.embedding(minigrad.tensor([1, 1, 0]), w), [S((3, 2))]),
+    "sin_cos": (lambda x: F.sin(x) * F.cos(x), [S((2, 3))]),
+    "attention_weights": (F.attention_weights, [S((2, 3)), S((4, 3))]),
+}
+
+
+@pytest.mark.parametrize("op", list(GRADGRAD))
+def test_gradgradcheck(op):
+    fn, specs = GRADGRAD[op]
+    xs = inputs_for("gg" + op, specs)
+    assert gradgradcheck(fn, xs)
+
+
+@pytest.mark.parametrize("case", ["mean", "ignore_index", "label_smoothing", "ignore_and_smoothing_none"])
+def test_cross_entropy_gradgradcheck(case):
+    x, target, kwargs = _ce_inputs(case)
+    assert gradgradcheck(lambda x: F.cross_entropy(x, target, **kwargs), [x])
+
+
+# ---- fused ops agree with their composite versions ------------------------------------------------
+def _value_and_grads(fn, xs, u):
+    out = fn(*xs)
+    grads = minigrad.grad(out, xs, u)
+    return out.detach().numpy(), [g.numpy() for g in grads]
+
+
+@pytest.mark.parametrize(
+    "shape,axis,transposed",
+    [((3, 5), -1, False), ((3, 5), 0, False), ((2, 3, 4), 1, False), ((4, 3), -1, True), ((2, 1), -1, False)],
+)
+@pytest.mark.parametrize("pair", ["softmax", "log_softmax"])
+def test_fused_softmax_matches_composite(pair, shape, axis, transposed):
+    fused, composite = {
+        "softmax": (F.softmax, F.softmax_composite),
+        "log_softmax": (F.log_softmax, F.log_softmax_composite),
+    }[pair]
+    (x,) = inputs_for(pair + str(shape), [S(shape, "n", transposed)])
+    x.data *= 5.0  # large logits exercise the max shift
+    u = minigrad.tensor(_rng("u").standard_normal(x.shape), dtype="float64")
+    v1, g1 = _value_and_grads(lambda x: fused(x, axis), [x], u)
+    v2, g2 = _value_and_grads(lambda x: composite(x, axis), [x], u)
+    np.testing.assert_allclose(v1, v2, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(g1[0], g2[0], rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("case", list(LAYER_NORM_CASES))
+def test_fused_layer_norm_matches_composite(case):
+    fn, xs = _layer_norm_inputs(case)
+    u = minigrad.tensor(_rng("u").standard_normal(fn(*xs).shape), dtype="float64")
+    v1, g1 = _value_and_grads(fn, xs, u)
+    v2, g2 = _value_and_grads(lambda *a: fn(*a, op=F.layer_norm_composite), xs, u)
+    np.testing.assert_allclose(v1, v2, rtol=1e-10, atol=1e-10)
+    for a, b in zip(g1, g2):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
+
+
+def test_fused_second_derivatives_match_composite():
+    (x,) = inputs_for("second", [S((2, 4))])
+    u = minigrad.tensor(_rng("u2").standard_normal((2, 4)), dtype="float64")
+    for fused, composite in [
+        (F.softmax, F.softmax_composite),
+        (F.log_softmax, F.log_softmax_composite),
+        (lambda x: F.layer_norm(x, 4), lambda x: F.layer_norm_composite(x, 4)),
+    ]:
+        results = []
+        for fn in (fused, composite):
+            (g,) = minigrad.grad(fn(x), x, u, create_graph=True)
+            (gg,) = minigrad.grad((g * g).sum(), x)
+            results.append(gg.numpy())
+        np.testing.assert_allclose(results[0], results[1], rtol=1e-8, atol=1e-10)
+
+
+# ---- forward values against NumPy references --------------------------------------------------------
+def _np_softmax(x, axis):
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+_erf = np.vectorize(math.erf)
+
+FORWARD_REFS = {
+    "exp": (F.exp, np.exp),
+    "log": (lambda x: F.log(F.abs(x)), lambda x: np.log(np.abs(x))),
+    "tanh": (F.tanh, np.tanh),
+    "sigmoid": (F.sigmoid, lambda x: 1 / (1 + np.exp(-x))),
+    "relu": (F.relu, lambda x: np.maximum(x, 0)),
+    "erf": (F.erf, _erf),
+    "gelu": (F.gelu, lambda x: 0.5 * x * (1 + _erf(x / math.sqrt(2)))),
+    "gelu_tanh": (
+        lambda x: F.gelu(x, approximate="tanh"),
+        lambda x: 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3))),
+    ),
+    "clip": (lambda x: F.clip(x, -0.5, 0.3), lambda x: np.clip(x, -0.5, 0.3)),
+    "softmax": (lambda x: F.softmax(x, 0), lambda x: _np_softmax(x, 0)),
+    "log_softmax": (F.log_softmax, lambda x: np.log(_np_softmax(x, -1))),
+    "logsumexp": (F.logsumexp, lambda x: np.log(np.exp(x).sum(-1))),
+    "var_ddof": (lambda x: x.var(axis=0, ddof=1), lambda x: x.var(axis=0, ddof=1)),
+    "max": (lambda x: x.max(axis=1), lambda x: x.max(axis=1)),
+    "min": (lambda x: x.min(), lambda x: x.min()),
+    "mean": (lambda x: x.mean(axis=(0, 1)), lambda x: x.mean(axis=(0, 1))),
+    "layer_norm": (
+        lambda x: F.layer_norm(x, 4, eps=1e-5),
+        lambda x: (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-5),
+    ),
+    "matmul": (lambda x: x @ x.T, lambda x: x @ x.T),
+    "getitem": (lambda x: x[[2, 0], 1:3], lambda x: x[[2, 0], 1:3]),
+    "pow": (lambda x: F.abs(x) ** 1.7, lambda x: np.abs(x) ** 1.7),
+}
+
+
+@pytest.mark.parametrize("op", list(FORWARD_REFS))
+def test_forward_matches_numpy(op):
+    ours, ref = FORWARD_REFS[op]
+    x = _rng(op).standard_normal((3, 4))
+    out = ours(minigrad.tensor(x, dtype="float64"))
+    assert out.dtype == minigrad.float64
+    np.testing.assert_allclose(out.numpy(), ref(x), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.25])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_forward_matches_reference(reduction, smoothing):
+    rng = _rng("ce_ref")
+    x = rng.standard_normal((6, 4))
+    t = rng.integers(0, 4, 6)
+    t[[1, 4]] = -100
+    logp = np.log(_np_softmax(x, -1))
+    valid = t != -100
+    q = np.zeros_like(x)
+    q[valid, t[valid]] = 1.0
+    q = q * (1 - smoothing) + smoothing / 4
+    losses = -(q * logp).sum(-1) * valid
+    expected = {"mean": losses.sum() / valid.sum(), "sum": losses.sum(), "none": losses}[reduction]
+    out = F.cross_entropy(minigrad.tensor(x, dtype="float64"), minigrad.tensor(t), label_smoothing=smoothing,
+                          reduction=reduction)  # fmt: skip
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-10)
