@@ -12,7 +12,7 @@ import minigrad
 from .checkpoint import CheckpointError
 from .cli import CLIError
 from .tasks import TASKS, Batch, get_task
-from .training import OPTIMIZERS, SCHEDULES, Trainer, TrainConfig, model_config_for
+from .training import OPTIMIZERS, SCHEDULES, TrainConfig, Trainer, model_config_for
 
 DEMO = dict(task="sort", d_model=64, nhead=4, num_layers=2, dim_feedforward=128, dropout=0.0)
 
@@ -154,7 +154,8 @@ def show_predictions(trainer: Trainer, n: int, seed: int = 1) -> None:
             length = len(target)
             p = [pred[i][j] if target[j] != task.ignore_index else task.ignore_index for j in range(length)]
             shown, mark = task.decode_target(p), p == list(target)
-        print(f"{task.decode(ids):<{width}}  {task.decode_target(target):<{width}}  {shown}  {'ok' if mark else 'WRONG'}")
+        verdict = "ok" if mark else "WRONG"
+        print(f"{task.decode(ids):<{width}}  {task.decode_target(target):<{width}}  {shown}  {verdict}")
 
 
 # ---- commands ---------------------------------------------------------------------------------

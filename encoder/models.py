@@ -19,7 +19,7 @@ import minigrad.functional as F
 from minigrad import Tensor, nn
 
 from .embeddings import PositionalEncoding, TokenEmbedding
-from .layers import TransformerEncoder, TransformerEncoderLayer
+from .layers import TransformerEncoder
 
 HEADS = ("token", "sequence", "mlm")
 

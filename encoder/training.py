@@ -68,7 +68,9 @@ class TrainConfig:
         if self.steps < 0 or self.batch_size < 1:
             raise ValueError("TrainConfig: steps must be >= 0 and batch_size >= 1")
         if self.target_metric not in ("seq_acc", "token_acc", "loss"):
-            raise ValueError(f"TrainConfig: target_metric must be seq_acc, token_acc or loss, got {self.target_metric!r}")
+            raise ValueError(
+                f"TrainConfig: target_metric must be seq_acc, token_acc or loss, got {self.target_metric!r}"
+            )
 
 
 def model_config_for(task: Task, **overrides: Any) -> ModelConfig:
@@ -205,7 +207,8 @@ class Trainer:
         with minigrad.no_grad():
             for batch in batches if batches is not None else self.valid_batches():
                 logits = self.model(batch.tokens, batch.padding_mask)
-                n = batch.size if batch.targets.ndim == 1 else int((batch.targets != self.task.ignore_index).sum().item())
+                labelled = batch.targets != self.task.ignore_index
+                n = batch.size if batch.targets.ndim == 1 else int(labelled.sum().item())
                 total["loss"] += self.loss(logits, batch).item() * n
                 for k, v in batch_metrics(logits, batch, self.task.ignore_index).items():
                     total[k] += v
