@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import backend as B
-from .autograd import is_grad_enabled  # noqa: F401  (used by ops' backward)
+from .autograd import is_grad_enabled, no_grad  # noqa: F401  (is_grad_enabled is used by ops' backward)
 from .tensor import Tensor
 
 Number = int | float | bool
@@ -353,14 +353,17 @@ def log_softmax(a: Tensor, axis: int = -1) -> Tensor:
 
 def softmax_composite(a: Tensor, axis: int = -1) -> Tensor:
     """softmax built from primitive ops (max, sub, exp, sum, div): every step is in the graph."""
-    shift = max(a, axis, keepdims=True).detach()  # a constant shift does not change softmax
+    with no_grad():  # a constant shift does not change softmax, so it needs no gradient
+        shift = max(a, axis, keepdims=True)
     e = exp(a - shift)
     return e / sum(e, axis, keepdims=True)
 
 
 def log_softmax_composite(a: Tensor, axis: int = -1) -> Tensor:
     """log_softmax from primitive ops: a - shift - log(sum(exp(a - shift)))."""
-    shifted = a - max(a, axis, keepdims=True).detach()
+    with no_grad():
+        shift = max(a, axis, keepdims=True)
+    shifted = a - shift
     return shifted - log(sum(exp(shifted), axis, keepdims=True))
 
 
