@@ -602,12 +602,11 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
             f"linear: input of shape {x.shape} does not match weight of shape {weight.shape} "
             f"(expected last dim {weight.shape[1]})"
         )
-    lead = x.shape[:-1]
-    x2 = reshape(x, (-1, x.shape[-1])) if x.ndim != 2 else x
-    out = matmul(x2, swapaxes(weight, 0, 1))
-    if bias is not None:
-        out = out + bias
-    return reshape(out, lead + (weight.shape[0],)) if x.ndim != 2 else out
+    if bias is not None and bias.shape != weight.shape[:1]:
+        raise ValueError(f"linear: bias of shape {bias.shape} does not match weight of shape {weight.shape}")
+    if x.ndim == 0:
+        raise ValueError("linear: the input must have at least one dimension")
+    return _linalg.Linear.apply(x, weight, *([bias] if bias is not None else []))
 
 
 # ---- neural-network ops -----------------------------------------------------------------------------
