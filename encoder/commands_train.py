@@ -126,8 +126,9 @@ def _train_config(args: argparse.Namespace, task: str, device: str) -> TrainConf
 
 
 def _load(path: str, **overrides: Any) -> Trainer:
+    overrides = {"progress": False, **overrides}
     try:
-        return Trainer.from_checkpoint(path, progress=False, **overrides)
+        return Trainer.from_checkpoint(path, **overrides)
     except CheckpointError as exc:
         raise CLIError(str(exc)) from None
 
@@ -162,7 +163,9 @@ def show_predictions(trainer: Trainer, n: int, seed: int = 1) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     device = _device(args.device)
     if args.resume:
-        trainer = _load(args.resume, steps=args.steps, out=args.out, progress=not args.no_progress, device=device)
+        resume = Path(args.resume)
+        out = args.out or str(resume if resume.is_dir() else resume.parent)  # by default the same run folder
+        trainer = _load(args.resume, steps=args.steps, out=out, progress=not args.no_progress, device=device)
         print(f"resuming {trainer.task.name} from step {trainer.step}")
     else:
         try:

@@ -159,7 +159,9 @@ class Trainer:
         if c.schedule == "noam":
             return optim.NoamSchedule(self.optimizer, self.model_config.d_model, max(c.warmup, 1), factor=c.lr_factor)
         if c.schedule == "cosine":
-            return optim.WarmupCosineSchedule(self.optimizer, warmup_steps=c.warmup, total_steps=max(c.steps, 1))
+            # a run shorter than its warmup only warms up (instead of failing to build the schedule)
+            total = max(c.steps, c.warmup, 1)
+            return optim.WarmupCosineSchedule(self.optimizer, warmup_steps=c.warmup, total_steps=total)
         return optim.ConstantSchedule(self.optimizer)
 
     # ---- data -------------------------------------------------------------------------
@@ -354,7 +356,9 @@ class Trainer:
             except ValueError as exc:
                 raise CheckpointError(f"the optimizer state does not fit: {exc}") from None
         if "schedule" in ckpt.meta:
-            self.schedule.load_state_dict(ckpt.meta["schedule"])
+            # only the position: the hyperparameters come from this run's config, so resuming
+            # with more ``steps`` stretches the cosine over the new total (not lr 0 from the old end)
+            self.schedule.load_state_dict({"last_step": ckpt.meta["schedule"]["last_step"]})
         if "rng" in ckpt.meta:
             minigrad.backend.get_backend(self.device).set_rng_state(ckpt.meta["rng"])
         self.step = ckpt.step
