@@ -6,8 +6,10 @@ so each position adds a vector that says where it is:
     sinusoidal: PE[pos, 2i] = sin(pos / 10000^(2i/d)),  PE[pos, 2i+1] = cos(pos / 10000^(2i/d))
     learned:    PE is a trained (max_len, d) table.
 
-Token embeddings are multiplied by sqrt(d_model) (as in the original paper) so that they
-are not drowned by the positional encodings, whose entries have magnitude ~1.
+Token embeddings are multiplied by sqrt(d_model) (as in the original paper). They are
+initialized with standard deviation d_model^-0.5, so after the scaling their entries have
+magnitude ~1, like the positional encodings': neither drowns the other (with N(0, 1)
+init the tokens would be sqrt(d_model) times louder than the positions).
 """
 
 from __future__ import annotations
@@ -20,12 +22,15 @@ from minigrad import Tensor, nn
 
 
 class TokenEmbedding(nn.Module):
-    """Embedding lookup scaled by sqrt(d_model)."""
+    """Embedding lookup scaled by sqrt(d_model) (weights initialized N(0, 1/d_model))."""
 
     def __init__(self, vocab_size: int, d_model: int, padding_idx: int | None = None) -> None:
         super().__init__()
         self.d_model = d_model
         self.embedding = nn.Embedding(vocab_size, d_model, padding_idx=padding_idx)
+        nn.init.normal_(self.embedding.weight, std=d_model**-0.5)
+        if padding_idx is not None:
+            self.embedding.weight.data[padding_idx] = 0
         self.scale = math.sqrt(d_model)
 
     @property

@@ -111,6 +111,22 @@ class MetricsLog:
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
 
+    def start(self, step: int) -> None:
+        """Keep the rows of steps <= ``step`` (a resumed run) and drop the rest (a fresh run keeps none)."""
+        kept: list[dict[str, Any]] = []
+        if self.path is not None and self.path.exists():
+            for line in self.path.read_text().splitlines():
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a line cut short by a crash
+                if row.get("step", 0) <= step:
+                    kept.append(row)
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            tmp.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in kept))
+            os.replace(tmp, self.path)
+        self.rows = kept
+
     def write(self, row: dict[str, Any]) -> None:
         self.rows.append(row)
         if self.path is not None:
@@ -242,6 +258,7 @@ class Trainer:
         counts = {"tok_correct": 0.0, "tok_total": 0.0}
         tokens_seen, started = 0, time.perf_counter()
         reached = False
+        self.log.start(self.step)
         last_eval: dict[str, float] = {}
         eval_step = -1
         while self.step < c.steps:

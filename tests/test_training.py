@@ -176,10 +176,18 @@ def test_resume_with_more_steps_keeps_learning(tmp_path):
     assert first.log.rows[-1]["lr"] == 0.0  # the cosine's last step runs at min_lr
     resumed = Trainer.from_checkpoint(tmp_path, steps=30)
     resumed.train()
-    lrs = [r["lr"] for r in resumed.log.rows]
+    assert [r["step"] for r in resumed.log.rows] == list(range(1, 31))  # the log continues the first run's
+    lrs = [r["lr"] for r in resumed.log.rows if r["step"] > 10]
     assert len(lrs) == 20 and all(lr > 0 for lr in lrs[:-1])
     reference = WarmupCosineSchedule(resumed.optimizer, warmup_steps=2, total_steps=30, base_lr=3e-3)
     assert lrs == pytest.approx([reference.lr_at(k) for k in range(11, 31)])
+
+
+def test_a_fresh_run_replaces_an_old_metrics_log(tmp_path):
+    make_trainer(steps=6, eval_every=3, out=str(tmp_path)).train()
+    make_trainer(steps=4, eval_every=2, out=str(tmp_path)).train()
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3, 4]
 
 
 def test_checkpoint_every_and_checkpoint_metadata(tmp_path):
@@ -373,7 +381,7 @@ def test_mlm_trainer_reports_a_loss_and_unigram_baseline(tmp_path):
     assert base["positions"] > 0
     assert 0.0 < base["accuracy"] < 0.5  # the commonest character (the space) is right sometimes
     assert 0.0 < base["cross_entropy"] < math.log(trainer.task.num_classes)
-    assert math.isfinite(summary["val_loss"]) and 0 < summary["val_loss"] < initial / 2
+    assert math.isfinite(summary["val_loss"]) and 0 < summary["val_loss"] < initial - 1.0
     assert summary["val_loss"] < 1.5 * base["cross_entropy"]  # near the unigram level already
     assert 0.0 <= summary["val_token_acc"] <= 1.0
     path = trainer.save(tmp_path / "mlm.safetensors")  # tied weights survive a round trip
