@@ -69,7 +69,8 @@ def layer_graph(
         layer = TransformerEncoderLayer(
             d_model, nhead, dim_feedforward, dropout=0.0, norm_first=norm_first, fused=fused
         )
-    x = minigrad.randn(batch, seq, layer.d_model, requires_grad=True)
+    dtype = next(layer.parameters()).dtype
+    x = minigrad.randn(batch, seq, layer.d_model, dtype=dtype, requires_grad=True)
     mask = padding_mask(batch, seq)
     with viz.record(grads=grads, values=False):
         y = layer(x, src_key_padding_mask=mask)
