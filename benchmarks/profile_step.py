@@ -1,0 +1,286 @@
+"""Where does a minigrad training step spend its time? cProfile plus a per-op breakdown.
+
+    PYTHONPATH=. python benchmarks/profile_step.py --config medium [--steps 3] [--top 25] [--threads N]
+
+Prints, for ``--steps`` training steps (after ``--warmup`` untimed ones):
+
+1. the step time without any instrumentation (median), split into phases: zero_grad,
+   forward (model + loss), backward, optimizer;
+2. cProfile's top ``--top`` functions sorted by own time (tottime) and by cumulative time;
+3. a per-op breakdown, measured by wrapping every ``Function`` subclass's ``forward`` and
+   ``backward`` and ``Function.apply`` with timers (a monkeypatch in this process only):
+
+   * fwd ms: time inside the op's ``forward`` during the forward pass (array work);
+   * apply ms: the rest of ``Function.apply`` for that op (device/dtype checks, node
+     creation, the output Tensor: per-op Python overhead);
+   * bwd ms: the op's ``backward``, inclusive (its formula runs other ops through
+     ``Function.apply``; the "in backward" column shows the array work of those);
+   * what the forward pass spends outside ``Function.apply`` (modules, ``functional``
+     argument checks, Tensor methods) and the engine outside the ops' backward (graph
+     walk, gradient accumulation) is printed per phase.
+
+   The timers add about a microsecond per call, so the breakdown's total is a little
+   above the uninstrumented step.
+4. Python overhead per op: (step time - time inside op ``forward`` bodies, in both
+   passes) / number of ops applied, with the node count per step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import pstats
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+import bench_utils as bu
+
+
+# ---- the per-op timers ----------------------------------------------------------------------------
+def all_subclasses(cls: type) -> list[type]:
+    out, stack = [], [cls]
+    while stack:
+        for sub in stack.pop().__subclasses__():
+            out.append(sub)
+            stack.append(sub)
+    return out
+
+
+class OpTimer:
+    """Wraps Function.apply and every subclass's forward/backward with perf_counter timers.
+
+    Totals are kept per (op name, kind) where kind is "fwd" (forward during the forward
+    pass), "apply" (apply minus forward, forward pass), "bwd" (backward, inclusive),
+    "fwd_in_bwd" / "apply_in_bwd" (ops run by some backward formula).
+    """
+
+    def __init__(self) -> None:
+        self.total: dict[tuple[str, str], float] = defaultdict(float)
+        self.calls: dict[tuple[str, str], int] = defaultdict(int)
+        self.backward_depth = 0  # > 0 while some node's backward runs
+        self.active_forward: set[int] = set()  # objects whose forward is running (super() calls nest)
+        self.saved: list[tuple[type, str, Any]] = []
+        self.last_forward = 0.0
+
+    def add(self, op: str, kind: str, seconds: float) -> None:
+        self.total[op, kind] += seconds
+        self.calls[op, kind] += 1
+
+    def install(self) -> None:
+        from minigrad.autograd import Function
+
+        timer = self
+
+        def wrap_forward(fn: Callable) -> Callable:
+            def forward(self: Any, *args: Any, **kwargs: Any) -> Any:
+                if id(self) in timer.active_forward:  # a subclass's forward calling super().forward
+                    return fn(self, *args, **kwargs)
+                timer.active_forward.add(id(self))
+                t0 = time.perf_counter()
+                try:
+                    return fn(self, *args, **kwargs)
+                finally:
+                    dt = time.perf_counter() - t0
+                    timer.active_forward.discard(id(self))
+                    kind = "fwd_in_bwd" if timer.backward_depth else "fwd"
+                    timer.add(type(self).__name__, kind, dt)
+                    timer.last_forward = dt  # read by the apply wrapper below
+
+            return forward
+
+        def wrap_backward(fn: Callable) -> Callable:
+            def backward(self: Any, g: Any) -> Any:
+                timer.backward_depth += 1
+                t0 = time.perf_counter()
+                try:
+                    return fn(self, g)
+                finally:
+                    timer.add(type(self).__name__, "bwd", time.perf_counter() - t0)
+                    timer.backward_depth -= 1
+
+            return backward
+
+        apply_fn = Function.__dict__["apply"].__func__
+
+        def apply(cls: type, *inputs: Any, **params: Any) -> Any:
+            timer.last_forward = 0.0
+            t0 = time.perf_counter()
+            out = apply_fn(cls, *inputs, **params)
+            dt = time.perf_counter() - t0
+            kind = "apply_in_bwd" if timer.backward_depth else "apply"
+            timer.add(cls.__name__, kind, dt - timer.last_forward)  # forward bodies never call apply
+            return out
+
+        self.saved.append((Function, "apply", Function.__dict__["apply"]))
+        Function.apply = classmethod(apply)
+        for cls in all_subclasses(Function):
+            for name, wrapper in (("forward", wrap_forward), ("backward", wrap_backward)):
+                if name in cls.__dict__:
+                    self.saved.append((cls, name, cls.__dict__[name]))
+                    setattr(cls, name, wrapper(cls.__dict__[name]))
+
+    def uninstall(self) -> None:
+        for cls, name, value in reversed(self.saved):
+            setattr(cls, name, value)
+        self.saved.clear()
+
+    def reset(self) -> None:
+        self.total.clear()
+        self.calls.clear()
+
+
+# ---- measurements ------------------------------------------------------------------------------------
+def phase_times(model: Any, opt: Any, inputs: Any, steps: int) -> dict[str, list[float]]:
+    """Uninstrumented step, split into zero_grad / forward / backward / optimizer (seconds)."""
+    out: dict[str, list[float]] = defaultdict(list)
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        opt.zero_grad()
+        t1 = time.perf_counter()
+        loss = bu.minigrad_loss(model, inputs)
+        t2 = time.perf_counter()
+        loss.backward()
+        t3 = time.perf_counter()
+        opt.step()
+        t4 = time.perf_counter()
+        for name, dt in (("zero_grad", t1 - t0), ("forward", t2 - t1), ("backward", t3 - t2), ("optimizer", t4 - t3)):
+            out[name].append(dt)
+        out["step"].append(t4 - t0)
+    return out
+
+
+def print_cprofile(step: Callable[[], Any], steps: int, top: int) -> None:
+    prof = cProfile.Profile()
+    prof.enable()
+    for _ in range(steps):
+        step()
+    prof.disable()
+    for key in ("tottime", "cumulative"):
+        buf = io.StringIO()
+        stats = pstats.Stats(prof, stream=buf).strip_dirs().sort_stats(key)
+        stats.print_stats(top)
+        text = buf.getvalue()
+        start = text.find("   ncalls")
+        print(f"\ncProfile, {steps} steps, top {top} by {key} (per-call columns are per call, totals over all steps):")
+        print(text[start:].rstrip())
+
+
+def op_breakdown(model: Any, opt: Any, inputs: Any, steps: int, step_ms: float) -> dict[str, float]:
+    """Per-op table (ms per step). Returns a few totals for the overhead summary.
+
+    "ops" counts the op's applications in the forward pass (graph nodes, plus the few ops
+    on tensors that need no gradient, such as the padding mask's cast).
+    """
+    timer = OpTimer()
+    timer.install()
+    try:
+        phases: dict[str, float] = defaultdict(float)
+        for _ in range(steps):
+            opt.zero_grad()
+            t0 = time.perf_counter()
+            loss = bu.minigrad_loss(model, inputs)
+            t1 = time.perf_counter()
+            loss.backward()
+            t2 = time.perf_counter()
+            opt.step()
+            t3 = time.perf_counter()
+            phases["forward"] += t1 - t0
+            phases["backward"] += t2 - t1
+            phases["optimizer"] += t3 - t2
+    finally:
+        timer.uninstall()
+    per = 1e3 / steps  # seconds over all steps -> ms per step
+    ops = sorted({op for op, _ in timer.total})
+
+    def tot(op: str, kind: str) -> float:
+        return timer.total.get((op, kind), 0.0) * per
+
+    def n(op: str, kind: str) -> float:
+        return timer.calls.get((op, kind), 0) / steps
+
+    rows = []
+    for op in ops:
+        own = tot(op, "fwd") + tot(op, "apply") + tot(op, "bwd")
+        rows.append((own, op))
+    rows.sort(reverse=True)
+    print(f"\nper-op breakdown, ms per step (mean of {steps} instrumented steps; uninstrumented step {step_ms:.2f} ms)")
+    print(
+        f"{'op':<18} {'ops':>6} {'fwd ms':>9} {'apply ms':>9} {'bwd ms':>9} {'total':>9} {'%step':>6}"
+        f" | {'in bwd: calls':>13} {'fwd ms':>8} {'apply ms':>8}"
+    )
+    for own, op in rows:
+        print(
+            f"{op:<18} {n(op, 'fwd'):>6.0f} {tot(op, 'fwd'):>9.3f} {tot(op, 'apply'):>9.3f} {tot(op, 'bwd'):>9.3f}"
+            f" {own:>9.3f} {100 * own / step_ms:>5.1f}% | {n(op, 'fwd_in_bwd'):>13.0f} "
+            f"{tot(op, 'fwd_in_bwd'):>8.3f} {tot(op, 'apply_in_bwd'):>8.3f}"
+        )
+    fwd_forward = sum(tot(op, "fwd") for op in ops)
+    fwd_apply = sum(tot(op, "apply") for op in ops)
+    bwd_nodes = sum(tot(op, "bwd") for op in ops)
+    bwd_arrays = sum(tot(op, "fwd_in_bwd") for op in ops)
+    bwd_apply = sum(tot(op, "apply_in_bwd") for op in ops)
+    nodes = sum(n(op, "fwd") for op in ops)
+    applies_in_bwd = sum(n(op, "fwd_in_bwd") for op in ops)
+    forward_ms, backward_ms, opt_ms = phases["forward"] * per, phases["backward"] * per, phases["optimizer"] * per
+    print(
+        f"\nforward pass {forward_ms:.2f} ms: op forward bodies {fwd_forward:.2f}, Function.apply bookkeeping "
+        f"{fwd_apply:.2f}, outside apply (modules, functional checks, Tensor methods) "
+        f"{forward_ms - fwd_forward - fwd_apply:.2f}"
+    )
+    print(
+        f"backward pass {backward_ms:.2f} ms: ops' backward {bwd_nodes:.2f} (of which array work in the ops they "
+        f"apply {bwd_arrays:.2f}, apply bookkeeping {bwd_apply:.2f}, formula Python "
+        f"{bwd_nodes - bwd_arrays - bwd_apply:.2f}), engine outside backward {backward_ms - bwd_nodes:.2f}"
+    )
+    print(f"optimizer {opt_ms:.2f} ms; ops applied per step: {nodes:.0f} in forward, {applies_in_bwd:.0f} in backward")
+    return {"array_ms": fwd_forward + bwd_arrays, "nodes": nodes, "applies": nodes + applies_in_bwd}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--config", choices=sorted(bu.CONFIGS), default="medium")
+    p.add_argument("--steps", type=int, default=None, help="profiled steps (default: 3 medium, 10 small, 50 tiny)")
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--top", type=int, default=25)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--no-cprofile", action="store_true")
+    p.add_argument("--malloc-tuning", action="store_true", help="as encoder_step.py")
+    args = p.parse_args(argv)
+    bu.reexec_with_env(bu.env_flag_changes(args.malloc_tuning, False, args.threads))
+    threads, how = bu.resolve_threads(args.threads)
+    cfg = bu.CONFIGS[args.config]
+    steps = args.steps or {"tiny": 50, "small": 10, "medium": 3}[cfg.name]
+    print(f"profile_step: minigrad, {cfg.describe()}; threads {threads} [{how}]")
+    for line in bu.environment_lines():
+        print(line)
+
+    model, opt = bu.build_minigrad(cfg)
+    inputs = bu.minigrad_inputs(bu.make_batch(cfg))
+    for _ in range(args.warmup):
+        bu.minigrad_step(model, opt, inputs)
+
+    phases = phase_times(model, opt, inputs, max(steps, 5))
+    step_ms = bu.median(phases["step"]) * 1e3
+    split = ", ".join(f"{k} {bu.median(v) * 1e3:.2f}" for k, v in phases.items() if k != "step")
+    print(f"\nuninstrumented step: median {step_ms:.2f} ms ({split}; medians of {max(steps, 5)} steps)")
+
+    if not args.no_cprofile:
+        print_cprofile(lambda: bu.minigrad_step(model, opt, inputs), steps, args.top)
+    totals = op_breakdown(model, opt, inputs, steps, step_ms)
+    overhead = step_ms - totals["array_ms"]
+    print(
+        f"\noutside op forward bodies: step {step_ms:.2f} ms - {totals['array_ms']:.2f} ms = {overhead:.2f} ms "
+        f"({100 * overhead / step_ms:.0f}% of the step) over {totals['applies']:.0f} op applications "
+        f"= {1e3 * overhead / max(totals['applies'], 1):.1f} us per op applied.\n"
+        "That is graph bookkeeping and the Python of modules, functional checks, backward formulas and the engine,\n"
+        "plus two kinds of array work: the engine's gradient sums and Adam's update (small for tiny configs)."
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
