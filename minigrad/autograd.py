@@ -199,6 +199,11 @@ class Function:
     name: str = ""
     saves_inputs = True
     check_dtypes = True
+    # Optional: the same derivative on raw arrays, `backward_array(self, g_array) -> arrays`.
+    # The engine uses it for first-order gradients (no graph of the backward is needed), where
+    # it skips building Tensors for every intermediate; `backward` stays the definition and is
+    # used whenever create_graph=True. tests/test_fast_backward.py checks that both agree.
+    backward_array = None
 
     # ---- the two halves an op defines ------------------------------------------------
     def forward(self, *arrays: Any, **params: Any) -> Any:  # pragma: no cover - abstract
@@ -366,12 +371,20 @@ def run_backward(
                 capture_leaves[id(t)] = i
         captured = [None] * len(capture)
 
+    summed: set[int] = set()  # arrays that add_to allocated: nobody else holds them
+
     def add_to(existing: Tensor | None, new: Tensor) -> Tensor:
         if existing is None:
             return new
         if create_graph:
             return existing + new
-        return Tensor._make(existing.data + new.data, existing.device, False, None)
+        if id(existing.data) in summed:
+            existing.data += new.data
+            return existing
+        total = Tensor._make(existing.data + new.data, existing.device, False, None)
+        summed.add(id(total.data))
+        keep_alive.append(total)
+        return total
 
     def owned(g: Tensor) -> Tensor:
         data = g.data
@@ -444,9 +457,13 @@ def run_backward(
                     accumulate_into(t, g if create_graph else g.detach())
             handed.add(id(g.data))
             keep_alive.append(g)
-            input_grads = node.backward(g)
-            if not isinstance(input_grads, tuple):
-                input_grads = (input_grads,)
+            fast = None if create_graph else type(node).backward_array
+            if fast is not None:
+                input_grads = _wrap_arrays(node, fast(node, g.data))
+            else:
+                input_grads = node.backward(g)
+                if not isinstance(input_grads, tuple):
+                    input_grads = (input_grads,)
             nxt = node.next
             if len(input_grads) != len(nxt):
                 raise RuntimeError(
@@ -471,6 +488,24 @@ def run_backward(
             if not retain_graph:
                 node.release()
     return captured if capture is not None else None
+
+
+def _wrap_arrays(node: Function, arrays: Any) -> tuple[Tensor | None, ...]:
+    """Tensors (outside any graph) for the raw gradients a ``backward_array`` returned."""
+    from .tensor import Tensor
+
+    if not isinstance(arrays, tuple):
+        arrays = (arrays,)
+    backend = B._BACKENDS[node.device]
+    out = []
+    for a in arrays:
+        if a is None:
+            out.append(None)
+        else:
+            if type(a) is not backend.array_type:
+                a = backend.normalize(a)
+            out.append(Tensor._make(a, node.device, False, None))
+    return tuple(out)
 
 
 def _root_gradient(t: Tensor, gradient: Any, what: str) -> Tensor:

@@ -34,10 +34,10 @@ class AttentionWeights(Function):
         self.scale = scale
         s = q @ k.swapaxes(-1, -2)
         s *= scale
+        if bool_mask is not None:  # as an additive mask: adding is cheaper than a full-size where
+            float_mask = xp.where(bool_mask, -xp.inf, 0.0).astype(s.dtype)
         if float_mask is not None:
             s += float_mask
-        if bool_mask is not None:
-            s = xp.where(bool_mask, -xp.inf, s)
         m = s.max(axis=-1, keepdims=True)
         dead = xp.isneginf(m)  # rows with every key masked
         has_dead = bool(dead.any())
@@ -65,3 +65,25 @@ class AttentionWeights(Function):
         if dk is not None:
             dk = F.sum_to(dk, k.shape)
         return dq, dk
+
+    def backward_array(self, g):
+        q, k = self.inputs[0].data, self.inputs[1].data
+        w = self.out
+        ds = g - (g * w).sum(axis=-1, keepdims=True)
+        ds *= w
+        dq = dk = None
+        if self.needs_input_grad[0]:
+            dq = ds @ k
+            dq *= self.scale
+            dq = _sum_to(dq, q.shape)
+        if self.needs_input_grad[1]:
+            dk = ds.swapaxes(-1, -2) @ q
+            dk *= self.scale
+            dk = _sum_to(dk, k.shape)
+        return dq, dk
+
+
+def _sum_to(a, shape):
+    from .reduction import sum_to_array
+
+    return sum_to_array(a, shape)

@@ -12,6 +12,7 @@ import math
 
 from .. import functional as F
 from ..autograd import Function
+from .reduction import sum_to_array
 
 
 def _reduce(grad, shape):
@@ -30,6 +31,10 @@ class Add(Function):
         sa, sb = self.in_shapes
         return _reduce(g, sa), _reduce(g, sb)
 
+    def backward_array(self, g):
+        sa, sb = self.in_shapes
+        return sum_to_array(g, sa), sum_to_array(g, sb)
+
 
 class Sub(Function):
     """out = a - b.   dL/da = g,   dL/db = -g."""
@@ -43,6 +48,10 @@ class Sub(Function):
         sa, sb = self.in_shapes
         return _reduce(g, sa), _reduce(-g, sb) if self.needs_input_grad[1] else None
 
+    def backward_array(self, g):
+        sa, sb = self.in_shapes
+        return sum_to_array(g, sa), (sum_to_array(-g, sb) if self.needs_input_grad[1] else None)
+
 
 class Mul(Function):
     """out = a * b.   dL/da = g * b,   dL/db = g * a."""
@@ -54,6 +63,12 @@ class Mul(Function):
         a, b = self.inputs
         ga = _reduce(g * b, a.shape) if self.needs_input_grad[0] else None
         gb = _reduce(g * a, b.shape) if self.needs_input_grad[1] else None
+        return ga, gb
+
+    def backward_array(self, g):
+        a, b = self.inputs
+        ga = sum_to_array(g * b.data, a.shape) if self.needs_input_grad[0] else None
+        gb = sum_to_array(g * a.data, b.shape) if self.needs_input_grad[1] else None
         return ga, gb
 
 
@@ -69,6 +84,12 @@ class Div(Function):
         gb = _reduce(-g * a / (b * b), b.shape) if self.needs_input_grad[1] else None
         return ga, gb
 
+    def backward_array(self, g):
+        a, b = self.inputs[0].data, self.inputs[1].data
+        ga = sum_to_array(g / b, a.shape) if self.needs_input_grad[0] else None
+        gb = sum_to_array(-g * a / (b * b), b.shape) if self.needs_input_grad[1] else None
+        return ga, gb
+
 
 class Neg(Function):
     """out = -a.   dL/da = -g."""
@@ -79,6 +100,9 @@ class Neg(Function):
         return -a
 
     def backward(self, g):
+        return -g
+
+    def backward_array(self, g):
         return -g
 
 
@@ -99,6 +123,10 @@ class PowScalar(Function):
         if p == 1:
             return g
         return g * p * a ** (p - 1)
+
+    def backward_array(self, g):
+        a, p = self.inputs[0].data, self.p
+        return g * (p * a ** (p - 1))
 
 
 class Pow(Function):
@@ -130,6 +158,9 @@ class Exp(Function):
     def backward(self, g):
         return g * self.saved_output()
 
+    def backward_array(self, g):
+        return g * self.out
+
 
 class Log(Function):
     """out = log(a).   dL/da = g / a."""
@@ -139,6 +170,9 @@ class Log(Function):
 
     def backward(self, g):
         return g / self.inputs[0]
+
+    def backward_array(self, g):
+        return g / self.inputs[0].data
 
 
 class Sqrt(Function):
@@ -152,6 +186,9 @@ class Sqrt(Function):
 
     def backward(self, g):
         return g / (2.0 * self.saved_output())
+
+    def backward_array(self, g):
+        return g / (2.0 * self.out)
 
 
 class Abs(Function):
@@ -177,6 +214,10 @@ class Tanh(Function):
         y = self.saved_output()
         return g * (1.0 - y * y)
 
+    def backward_array(self, g):
+        y = self.out
+        return g * (1.0 - y * y)
+
 
 class Sigmoid(Function):
     """out = 1 / (1 + exp(-a)).   dL/da = g * out * (1 - out)."""
@@ -194,6 +235,10 @@ class Sigmoid(Function):
         y = self.saved_output()
         return g * y * (1.0 - y)
 
+    def backward_array(self, g):
+        y = self.out
+        return g * y * (1.0 - y)
+
 
 class ReLU(Function):
     """out = max(a, 0).   dL/da = g * [a > 0]   (0 at a = 0, as PyTorch)."""
@@ -201,11 +246,14 @@ class ReLU(Function):
     saves_inputs = False
 
     def forward(self, a):
-        self.mask = a > 0
-        return a * self.mask
+        self.out = self.xp.maximum(a, 0)
+        return self.out
 
     def backward(self, g):
-        return g * self.const(self.mask)
+        return F.where(self.const(self.out > 0), g, F.zeros_like(g))
+
+    def backward_array(self, g):
+        return g * (self.out > 0)
 
 
 class Erf(Function):
@@ -298,6 +346,9 @@ class Clip(Function):
             return g
         return g * self.const(self.inside)
 
+    def backward_array(self, g):
+        return g if self.inside is None else g * self.inside
+
 
 class Where(Function):
     """out = cond ? a : b   (cond is boolean, no gradient).
@@ -319,6 +370,13 @@ class Where(Function):
         gb = _reduce(F.where(cond, zero, g), sb) if self.needs_input_grad[2] else None
         return None, ga, gb
 
+    def backward_array(self, g):
+        _, sa, sb = self.in_shapes
+        xp, zero = self.xp, g.dtype.type(0)
+        ga = sum_to_array(xp.where(self.cond, g, zero), sa) if self.needs_input_grad[1] else None
+        gb = sum_to_array(xp.where(self.cond, zero, g), sb) if self.needs_input_grad[2] else None
+        return None, ga, gb
+
 
 class MaskedFill(Function):
     """out = a with ``value`` where mask is True.   dL/da = g * (1 - mask)."""
@@ -333,6 +391,9 @@ class MaskedFill(Function):
     def backward(self, g):
         return F.where(self.const(self.mask), F.zeros_like(g), g), None
 
+    def backward_array(self, g):
+        return self.xp.where(self.mask, g.dtype.type(0), g), None
+
 
 class Cast(Function):
     """out = a converted to another dtype.   dL/da = g converted back."""
@@ -346,6 +407,9 @@ class Cast(Function):
 
     def backward(self, g):
         return F.cast(g, self.src)
+
+    def backward_array(self, g):
+        return g.astype(self.src)
 
 
 class ToDevice(Function):

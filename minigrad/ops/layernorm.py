@@ -25,7 +25,9 @@ from ..autograd import Function
 class LayerNorm(Function):
     """y = (x - mean) / sqrt(var + eps) * weight + bias over the last ``len(normalized_shape)`` axes.
 
-    See the module docstring for the derivatives.
+    See the module docstring for the derivatives. Like PyTorch, it saves x, the means and
+    the reciprocal standard deviations, and recomputes xhat in backward (one pass) rather
+    than keeping a second activation-sized array alive until backward.
     """
 
     name = "layer_norm"
@@ -34,27 +36,26 @@ class LayerNorm(Function):
         self.axes = tuple(range(x.ndim - naxes, x.ndim))
         self.eps, self.has_weight, self.has_bias = eps, has_weight, has_bias
         mu = x.mean(axis=self.axes, keepdims=True)
-        xc = x - mu
-        var = (xc * xc).mean(axis=self.axes, keepdims=True)
+        out = x - mu
+        var = (out * out).mean(axis=self.axes, keepdims=True)
         rstd = 1.0 / self.xp.sqrt(var + eps)
-        xhat = xc
-        xhat *= rstd
-        self.xhat, self.rstd = xhat, rstd
-        out = xhat
-        i = 0
+        out *= rstd  # xhat, computed in the output's buffer
         if has_weight:
-            out = out * affine[0]
-            i = 1
+            out *= affine[0]
         if has_bias:
-            out = out + affine[i]
-        if out is xhat:
-            out = xhat.copy()
+            out += affine[-1]
+        self.mu, self.rstd = mu, rstd
         return out
 
+    def _xhat(self):
+        xhat = self.inputs[0].data - self.mu
+        xhat *= self.rstd
+        return xhat
+
     def _stats(self):
-        """xhat and rstd: saved constants, or recomputed with a graph for higher order."""
+        """xhat and rstd: constants from forward, or recomputed with a graph for higher order."""
         if not F.is_grad_enabled():
-            return self.const(self.xhat), self.const(self.rstd)
+            return self.const(self._xhat()), self.const(self.rstd)
         x = self.inputs[0]
         xc = x - F.mean(x, self.axes, keepdims=True)
         rstd = (F.mean(xc * xc, self.axes, keepdims=True) + self.eps) ** -0.5
@@ -78,4 +79,34 @@ class LayerNorm(Function):
             i += 1
         if self.has_bias:
             grads.append(F.sum_to(g, self.in_shapes[i]) if need[i] else None)
+        return tuple(grads)
+
+    def backward_array(self, g):
+        """The same formulas on arrays, with as few full-size temporaries as possible."""
+        from .reduction import sum_to_array
+
+        need = self.needs_input_grad
+        xhat = self._xhat()
+        gx = g * xhat
+        grads = [None]
+        i = 1
+        if self.has_weight:
+            grads.append(sum_to_array(gx, self.in_shapes[i]) if need[i] else None)
+            i += 1
+        if self.has_bias:
+            grads.append(sum_to_array(g, self.in_shapes[i]) if need[i] else None)
+        if need[0]:
+            if self.has_weight:
+                w = self.inputs[1].data
+                dxhat = g * w
+                gx *= w  # now dxhat * xhat
+            else:
+                dxhat = g.copy()
+            mean1 = dxhat.mean(axis=self.axes, keepdims=True)
+            mean2 = gx.mean(axis=self.axes, keepdims=True)
+            xhat *= mean2
+            dxhat -= xhat
+            dxhat -= mean1
+            dxhat *= self.rstd
+            grads[0] = dxhat
         return tuple(grads)

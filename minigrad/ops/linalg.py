@@ -35,6 +35,14 @@ class MatMul(Function):
             gb = F.sum_to(F.matmul(F.swapaxes(a, -1, -2), g), b.shape)
         return ga, gb
 
+    def backward_array(self, g):
+        from .reduction import sum_to_array
+
+        a, b = self.inputs[0].data, self.inputs[1].data
+        ga = sum_to_array(g @ b.swapaxes(-1, -2), a.shape) if self.needs_input_grad[0] else None
+        gb = sum_to_array(a.swapaxes(-1, -2) @ g, b.shape) if self.needs_input_grad[1] else None
+        return ga, gb
+
 
 class Linear(Function):
     """out = x @ W^T + b for x (..., in), W (out, in), b (out,): one node instead of five.
@@ -64,3 +72,13 @@ class Linear(Function):
         if len(need) == 2:
             return gx, gw
         return gx, gw, (F.sum(g2, 0) if need[2] else None)
+
+    def backward_array(self, g):
+        x, weight = self.inputs[0].data, self.inputs[1].data
+        g2 = g.reshape(-1, g.shape[-1])
+        need = self.needs_input_grad
+        gx = (g2 @ weight).reshape(x.shape) if need[0] else None
+        gw = g2.T @ x.reshape(-1, x.shape[-1]) if need[1] else None
+        if len(need) == 2:
+            return gx, gw
+        return gx, gw, (g2.sum(axis=0) if need[2] else None)

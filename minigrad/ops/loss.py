@@ -25,31 +25,42 @@ class CrossEntropy(Function):
         xp = self.xp
         C = x.shape[-1]
         self.reduction, self.eps, self.C = reduction, label_smoothing, C
-        valid = target != ignore_index
-        bad = valid & ((target < 0) | (target >= C))
+        t = target.reshape(-1)
+        valid = t != ignore_index
+        bad = valid & ((t < 0) | (t >= C))
         if bool(bad.any()):
             raise IndexError(
                 f"cross_entropy: target values must be in [0, {C}) or ignore_index={ignore_index}, "
-                f"got {int(target[bad].reshape(-1)[0])}"
+                f"got {int(t[bad][0])}"
             )
-        z = x - x.max(axis=-1, keepdims=True)
-        logp = z - xp.log(xp.exp(z).sum(axis=-1, keepdims=True))
-        onehot = xp.arange(C) == target[..., None]
-        nll = -(logp * onehot).sum(axis=-1)
+        safe = xp.where(valid, t, 0)
+        rows = xp.arange(t.shape[0])
+        z = x.reshape(-1, C) - x.reshape(-1, C).max(axis=-1, keepdims=True)
+        e = xp.exp(z)
+        total = e.sum(axis=-1, keepdims=True)
+        lse = xp.log(total)[:, 0]
+        loss = lse - z[rows, safe]  # -log p_target
         if label_smoothing:
-            loss = (1.0 - label_smoothing) * nll - label_smoothing * logp.mean(axis=-1)
-        else:
-            loss = nll
-        loss = loss * valid
-        self.target, self.valid = target, valid
+            loss = (1.0 - label_smoothing) * loss + label_smoothing * (lse - z.mean(axis=-1))
+        loss *= valid
+        e /= total  # the probabilities, kept for backward
+        self.probs, self.safe, self.rows, self.valid = e, safe, rows, valid
+        self.target = target
         self.count = int(valid.sum())
-        self.probs = xp.exp(logp, out=logp)
         if reduction == "none":
-            return loss
-        total = loss.sum()
+            return loss.reshape(target.shape)
+        total_loss = loss.sum()
         if reduction == "sum":
-            return total
-        return total / x.dtype.type(self.count) if self.count else total * x.dtype.type("nan")
+            return total_loss
+        return total_loss / x.dtype.type(self.count) if self.count else total_loss * x.dtype.type("nan")
+
+    def _weights(self, g):
+        """Per-position factor of (p - q): the upstream gradient, 0 where ignored."""
+        if self.reduction == "mean":
+            return self.valid * (g / max(self.count, 1))
+        if self.reduction == "sum":
+            return self.valid * g
+        return self.valid * g.reshape(-1)
 
     def _targets(self, like):
         """q = (1 - eps) * onehot + eps / C, as a constant of ``like``'s dtype."""
@@ -61,11 +72,22 @@ class CrossEntropy(Function):
 
     def backward(self, g):
         x = self.inputs[0]
-        probs = F.softmax(x, -1) if F.is_grad_enabled() else self.const(self.probs)
-        delta = probs - self._targets(self.probs)
-        weight = self.const(self.valid.astype(self.probs.dtype))
+        if F.is_grad_enabled():
+            probs = F.softmax(x, -1)
+        else:
+            probs = self.const(self.probs.reshape(x.shape))
+        delta = probs - self._targets(probs)
+        weight = self.const(self.valid.reshape(self.target.shape).astype(self.probs.dtype))
         if self.reduction == "mean":
             weight = weight * (g / max(self.count, 1))
         else:  # "sum" (g is a scalar) or "none" (g has the target's shape)
             weight = weight * g
         return delta * F.unsqueeze(weight, -1), None
+
+    def backward_array(self, g):
+        w = self._weights(g).astype(self.probs.dtype, copy=False)
+        d = self.probs * w[:, None]
+        d[self.rows, self.safe] -= (1.0 - self.eps) * w
+        if self.eps:
+            d -= (self.eps / self.C) * w[:, None]
+        return d.reshape(self.inputs[0].shape), None

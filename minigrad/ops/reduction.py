@@ -11,6 +11,16 @@ from .. import functional as F
 from ..autograd import Function
 
 
+def sum_to_array(g, shape: tuple[int, ...]):
+    """``g`` (an array) summed down to ``shape``: the array form of ``F.sum_to``."""
+    if g.shape == tuple(shape):
+        return g
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape) if s == 1 and g.shape[lead + i] != 1)
+    out = g.sum(axis=axes, keepdims=True) if axes else g
+    return out.reshape(shape)
+
+
 def keepdims_shape(shape: tuple[int, ...], axis: tuple[int, ...] | None) -> tuple[int, ...]:
     """The shape of a reduction's result with ``keepdims=True``."""
     if axis is None:
@@ -33,6 +43,12 @@ def _spread(g, in_shape, axis, keepdims):
     return F.expand(g, in_shape)
 
 
+def _spread_array(xp, g, in_shape, axis, keepdims):
+    if not keepdims:
+        g = g.reshape(keepdims_shape(in_shape, axis))
+    return xp.broadcast_to(g, in_shape)
+
+
 class Sum(Function):
     """out = sum of a over ``axis``.   dL/da = g broadcast back over the summed axes."""
 
@@ -44,6 +60,9 @@ class Sum(Function):
 
     def backward(self, g):
         return _spread(g, self.in_shapes[0], self.axis, self.keepdims)
+
+    def backward_array(self, g):
+        return _spread_array(self.xp, g, self.in_shapes[0], self.axis, self.keepdims)
 
 
 class Mean(Function):
@@ -58,6 +77,9 @@ class Mean(Function):
 
     def backward(self, g):
         return _spread(g * (1.0 / self.count), self.in_shapes[0], self.axis, self.keepdims)
+
+    def backward_array(self, g):
+        return _spread_array(self.xp, g * g.dtype.type(1.0 / self.count), self.in_shapes[0], self.axis, self.keepdims)
 
 
 class Var(Function):
@@ -127,12 +149,10 @@ class SumTo(Function):
     saves_inputs = False
 
     def forward(self, a, shape=()):
-        lead = a.ndim - len(shape)
-        axes = tuple(range(lead)) + tuple(
-            lead + i for i, s in enumerate(shape) if s == 1 and a.shape[lead + i] != 1
-        )
-        out = a.sum(axis=axes, keepdims=True) if axes else a
-        return out.reshape(shape)
+        return sum_to_array(a, shape)
 
     def backward(self, g):
         return F.expand(g, self.in_shapes[0])
+
+    def backward_array(self, g):
+        return self.xp.broadcast_to(g, self.in_shapes[0])

@@ -22,6 +22,9 @@ class Reshape(Function):
     def backward(self, g):
         return F.reshape(g, self.in_shapes[0])
 
+    def backward_array(self, g):
+        return g.reshape(self.in_shapes[0])
+
 
 class Squeeze(Reshape):
     """Remove size-1 axes (a reshape).   dL/da = g reshaped back."""
@@ -53,6 +56,12 @@ class Transpose(Function):
             inverse[ax] = i
         return F.transpose(g, tuple(inverse))
 
+    def backward_array(self, g):
+        inverse = [0] * len(self.axes)
+        for i, ax in enumerate(self.axes):
+            inverse[ax] = i
+        return g.transpose(inverse)
+
 
 class Expand(Function):
     """out = a broadcast to ``shape`` (a read-only view, no copy).
@@ -67,6 +76,11 @@ class Expand(Function):
 
     def backward(self, g):
         return F.sum_to(g, self.in_shapes[0])
+
+    def backward_array(self, g):
+        from .reduction import sum_to_array
+
+        return sum_to_array(g, self.in_shapes[0])
 
 
 class GetItem(Function):
@@ -85,6 +99,9 @@ class GetItem(Function):
 
     def backward(self, g):
         return F.index_add_zeros(g, self.in_shapes[0], self.index, self.advanced)
+
+    def backward_array(self, g):
+        return _index_add_zeros(self, g, self.in_shapes[0], self.index, self.advanced)
 
 
 class Embedding(GetItem):
@@ -106,6 +123,11 @@ class Embedding(GetItem):
             g = g * self.const(keep)
         return F.index_add_zeros(g, self.in_shapes[0], self.index, True)
 
+    def backward_array(self, g):
+        if self.padding_idx is not None:
+            g = g * (self.index != self.padding_idx)[..., None]
+        return _index_add_zeros(self, g, self.in_shapes[0], self.index, True)
+
 
 class IndexAddZeros(Function):
     """out = zeros(shape) with g added at ``index`` (the backward of getitem).
@@ -118,15 +140,20 @@ class IndexAddZeros(Function):
 
     def forward(self, g, shape=(), index=None, advanced=False):
         self.index, self.advanced = index, advanced
-        out = self.xp.zeros(shape, dtype=g.dtype)
-        if advanced:
-            self.backend.scatter_add(out, index, g)
-        else:
-            out[index] = g
-        return out
+        return _index_add_zeros(self, g, shape, index, advanced)
 
     def backward(self, gg):
         return F.getitem_raw(gg, self.index, self.advanced)
+
+
+def _index_add_zeros(fn: Function, g, shape, index, advanced):
+    """zeros(shape) with the array g added at index (scatter-add when indices may repeat)."""
+    out = fn.xp.zeros(shape, dtype=g.dtype)
+    if advanced:
+        fn.backend.scatter_add(out, index, g)
+    else:
+        out[index] = g
+    return out
 
 
 class Concat(Function):
@@ -148,5 +175,15 @@ class Concat(Function):
                 grads.append(F.getitem_raw(g, index, False))
             else:
                 grads.append(None)
+            start = stop
+        return tuple(grads)
+
+    def backward_array(self, g):
+        grads = []
+        start = 0
+        for shape, need in zip(self.in_shapes, self.needs_input_grad):
+            stop = start + shape[self.axis]
+            index = (slice(None),) * self.axis + (slice(start, stop),)
+            grads.append(g[index] if need else None)
             start = stop
         return tuple(grads)

@@ -34,6 +34,13 @@ class Softmax(Function):
         y = self.saved_output()
         return y * (g - F.sum(g * y, self.axis, keepdims=True))
 
+    def backward_array(self, g):
+        y = self.out
+        dx = g * y
+        total = dx.sum(axis=self.axis, keepdims=True)
+        dx -= y * total  # y * g - y * sum(g * y)
+        return dx
+
 
 class LogSoftmax(Function):
     """y = x - logsumexp(x) along ``axis``.
@@ -54,6 +61,9 @@ class LogSoftmax(Function):
     def backward(self, g):
         y = self.saved_output()
         return g - F.exp(y) * F.sum(g, self.axis, keepdims=True)
+
+    def backward_array(self, g):
+        return g - self.xp.exp(self.out) * g.sum(axis=self.axis, keepdims=True)
 
 
 class LogSumExp(Function):
