@@ -32,6 +32,8 @@ from . import backend as B
 
 if TYPE_CHECKING:
     from .tensor import Tensor
+else:
+    Tensor = None  # set by minigrad.tensor once the class exists (the two modules need each other)
 
 
 class _GradMode:
@@ -215,7 +217,6 @@ class Function:
     # ---- helpers for backward --------------------------------------------------------
     def const(self, array: Any) -> Tensor:
         """Wrap an array saved in forward as a constant Tensor (no gradient flows into it)."""
-        from .tensor import Tensor
 
         return Tensor._make(array, self.device, False, None)
 
@@ -227,7 +228,6 @@ class Function:
         attached to this very node, so second-order gradients flow through it correctly
         without the node ever holding its output (which would create a reference cycle).
         """
-        from .tensor import Tensor
 
         record = _grad_mode.enabled
         return Tensor._make(self.out, self.device, record, self if record else None)
@@ -236,14 +236,17 @@ class Function:
     @classmethod
     def apply(cls, *inputs: Tensor, **params: Any) -> Tensor:
         """Run forward on the inputs' arrays and, when needed, record a graph node."""
-        from .tensor import Tensor
 
         device = inputs[0].device
         for t in inputs:
             if t.device != device:
                 check_same_device(_op_name(cls), inputs)
         if cls.check_dtypes and len(inputs) > 1:
-            check_same_float_dtype(_op_name(cls), inputs)
+            dtype = inputs[0].data.dtype
+            for t in inputs:
+                if t.data.dtype != dtype:
+                    check_same_float_dtype(_op_name(cls), inputs)
+                    break
         fn = cls.__new__(cls)
         backend = B._BACKENDS[device]
         fn.xp = backend.xp
@@ -351,7 +354,6 @@ def run_backward(
     that called ``retain_grad``). With ``capture`` (used by :func:`grad`) nothing is
     written to ``.grad``; the gradients of the captured tensors are returned instead.
     """
-    from .tensor import Tensor
 
     grads: dict[int, Tensor] = {}
     nodes: list[Function] = []
@@ -473,7 +475,8 @@ def run_backward(
             for i, (target, ig) in enumerate(zip(nxt, input_grads)):
                 if target is None or ig is None:
                     continue
-                _check_grad_shape(node.op_name, i, ig, node.in_shapes[i])
+                if ig.data.shape != node.in_shapes[i]:
+                    _check_grad_shape(node.op_name, i, ig, node.in_shapes[i])
                 if isinstance(target, Function):
                     key = id(target)
                     existing = grads.get(key)
@@ -492,7 +495,6 @@ def run_backward(
 
 def _wrap_arrays(node: Function, arrays: Any) -> tuple[Tensor | None, ...]:
     """Tensors (outside any graph) for the raw gradients a ``backward_array`` returned."""
-    from .tensor import Tensor
 
     if not isinstance(arrays, tuple):
         arrays = (arrays,)
@@ -509,7 +511,6 @@ def _wrap_arrays(node: Function, arrays: Any) -> tuple[Tensor | None, ...]:
 
 
 def _root_gradient(t: Tensor, gradient: Any, what: str) -> Tensor:
-    from .tensor import Tensor
 
     if gradient is None:
         if t.data.size != 1:
@@ -564,7 +565,6 @@ def grad(
     As ``torch.autograd.grad``: with ``create_graph=True`` the returned gradients carry
     a graph, so they can be differentiated again (higher-order gradients).
     """
-    from .tensor import Tensor
 
     outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)

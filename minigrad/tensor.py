@@ -476,4 +476,5 @@ def _to_array(data: Any, dtype: Any, device: str | None) -> tuple[Any, str]:
     return backend.normalize(backend.from_host(host)), backend.device
 
 
+autograd.Tensor = Tensor  # the engine builds Tensors too
 from . import functional as F  # noqa: E402  (functional imports Tensor)
