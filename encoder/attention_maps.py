@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import minigrad
 import minigrad.functional as F
 from minigrad import Tensor, nn
+from minigrad.files import write_atomic
 
 from .layers import TransformerEncoderLayer
 
@@ -87,23 +87,6 @@ def collect_attention(
             lay.self_attn.keep_attention = keep
             if not keep:
                 lay.self_attn.last_attention = None
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary file next to ``path``, then rename it into place (umask permissions)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _import_matplotlib() -> tuple[Any, Any]:
@@ -182,5 +165,5 @@ def plot_attention(
     path = Path(path)
     buffer = io.BytesIO()
     fig.savefig(buffer, format=path.suffix.lstrip(".").lower() or "png", dpi=120)
-    _write_atomic(path, buffer.getvalue())
+    write_atomic(path, buffer.getvalue())
     return path

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import minigrad
 from minigrad import Tensor, nn
+from minigrad.files import atomic_path
 
 FORMAT = "minigrad-encoder-checkpoint"
 VERSION = 1
@@ -101,18 +101,8 @@ def save_checkpoint(
                     scalars[str(i)][k] = v
         info["optimizer"] = {"type": type(optimizer).__name__, "param_groups": sd["param_groups"], "state": scalars}
     metadata = {"encoder": json.dumps(_jsonable(info), sort_keys=True)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=metadata)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
     return path
 
 

@@ -25,6 +25,7 @@ from typing import Any
 import minigrad
 import minigrad.functional as F
 from minigrad import Tensor, optim
+from minigrad.files import atomic_path, write_atomic
 
 from .checkpoint import Checkpoint, CheckpointError, load_checkpoint, restore_model, save_checkpoint
 from .models import EncoderModel, ModelConfig, build_model
@@ -122,9 +123,7 @@ class MetricsLog:
                     continue  # a line cut short by a crash
                 if row.get("step", 0) <= step:
                     kept.append(row)
-            tmp = self.path.with_name(self.path.name + ".tmp")
-            tmp.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in kept))
-            os.replace(tmp, self.path)
+            write_atomic(self.path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept))
         self.rows = kept
 
     def write(self, row: dict[str, Any]) -> None:
@@ -338,9 +337,7 @@ class Trainer:
     def write_summary(self, summary: dict[str, Any]) -> None:
         assert self.out is not None
         data = {"summary": summary, "model_config": self.model_config.to_dict(), "train_config": asdict(self.config)}
-        tmp = self.out / "summary.json.tmp"
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
-        os.replace(tmp, self.out / "summary.json")
+        write_atomic(self.out / "summary.json", json.dumps(data, indent=2, sort_keys=True))
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, **overrides: Any) -> Trainer:
@@ -405,8 +402,7 @@ def plot_metrics(rows: list[dict[str, Any]], path: Path) -> Path | None:
     ax2.set_ylim(0, 1.02)
     ax2.legend()
     fig.tight_layout()
-    tmp = path.with_name(path.name + ".tmp.png")
-    fig.savefig(tmp, dpi=110)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
-    os.replace(tmp, path)
     return path

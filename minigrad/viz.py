@@ -45,7 +45,6 @@ import math
 import os
 import shutil
 import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -53,6 +52,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .autograd import Function, _topological_order, node_observers, register_node_hook
+from .files import write_atomic
 from .nn.module import Module, Parameter
 from .tensor import Tensor
 
@@ -577,26 +577,6 @@ def _find_dot() -> str | None:
     return shutil.which("dot")
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary file next to ``path``, then rename it into place.
-
-    Readers never see a half-written file; the file gets the usual permissions (umask).
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def render(graph: graphviz.Digraph, path: str | os.PathLike, format: str | None = None) -> Path:
     """Write ``graph`` to ``path`` as SVG, PNG or PDF (from the suffix or ``format``).
 
@@ -607,14 +587,14 @@ def render(graph: graphviz.Digraph, path: str | os.PathLike, format: str | None 
     path = Path(path)
     fmt = (format or path.suffix.lstrip(".")).lower()
     if fmt == "dot":
-        _write_atomic(path, graph.source.encode())
+        write_atomic(path, graph.source.encode())
         return path
     if fmt not in RENDER_FORMATS:
         raise ValueError(f"render: format must be one of {RENDER_FORMATS} or 'dot', got {fmt or path.name!r}")
     if _find_dot() is None:
         dot_path = path.with_suffix(".dot")
-        _write_atomic(dot_path, graph.source.encode())
+        write_atomic(dot_path, graph.source.encode())
         print(DOT_MISSING.format(path=dot_path), file=sys.stderr)
         return dot_path
-    _write_atomic(path, graph.pipe(format=fmt))
+    write_atomic(path, graph.pipe(format=fmt))
     return path

@@ -132,7 +132,20 @@ class Identity(Module):
         return x
 
 
-class Sequential(Module):
+class _ModuleSequence(Module):
+    """Submodules registered under the names "0", "1", ...: indexable, sized, iterable."""
+
+    def __getitem__(self, i: int) -> Module:
+        return list(self._modules.values())[i]
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+
+class Sequential(_ModuleSequence):
     """Modules applied in order; children are named "0", "1", ..."""
 
     def __init__(self, *modules: Module) -> None:
@@ -145,17 +158,8 @@ class Sequential(Module):
             x = m(x)
         return x
 
-    def __getitem__(self, i: int) -> Module:
-        return list(self._modules.values())[i]
 
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
-
-
-class ModuleList(Module):
+class ModuleList(_ModuleSequence):
     """A list of submodules, registered as "0", "1", ... (so their parameters are found)."""
 
     def __init__(self, modules: Iterable[Module] = ()) -> None:
@@ -166,15 +170,6 @@ class ModuleList(Module):
     def append(self, module: Module) -> ModuleList:
         setattr(self, str(len(self._modules)), module)
         return self
-
-    def __getitem__(self, i: int) -> Module:
-        return list(self._modules.values())[i]
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
 
 
 class CrossEntropyLoss(Module):
