@@ -125,7 +125,8 @@ def plot_attention(
 
     ``weights`` is (nhead, seq_q, seq_k) (a single (seq_q, seq_k) map works too); rows are
     queries, columns keys. ``tokens`` labels both axes. ``grads`` (same shape) adds a second
-    row with d loss / d weights on a blue-red scale centred on 0. The file format follows
+    row with d loss / d weights on a blue-red scale centred on 0 (cells whose weight is 0,
+    i.e. masked keys, are left blank: no gradient flows through them). The file format follows
     the suffix of ``path`` (png, svg, pdf); the file is written atomically.
     """
     Figure, FigureCanvasAgg = _import_matplotlib()
@@ -145,8 +146,13 @@ def plot_attention(
         image = axes[0][h].imshow(w[h], vmin=0.0, vmax=1.0, cmap="viridis")
         axes[0][h].set_title(f"head {h}", fontsize=9)
         if g is not None:
-            limit = float(abs(g[h]).max()) or 1.0
-            gimage = axes[1][h].imshow(g[h], vmin=-limit, vmax=limit, cmap="RdBu_r")
+            # a weight fixed at 0 by a mask passes no gradient on, whatever d loss / d weight is
+            # there: leave those cells blank so they do not set the colour scale
+            gh = g[h].astype(float)
+            live = w[h] > 0
+            gh[~live] = float("nan")
+            limit = (float(abs(gh[live]).max()) if live.any() else 0.0) or 1.0
+            gimage = axes[1][h].imshow(gh, vmin=-limit, vmax=limit, cmap="RdBu_r")
             axes[1][h].set_title(f"head {h}: d loss / d weight", fontsize=9)
             fig.colorbar(gimage, ax=axes[1][h], shrink=0.8)
     fig.colorbar(image, ax=list(axes[0]), shrink=0.8, label="attention weight")
