@@ -288,6 +288,7 @@ class Trainer:
                 if self.step % 10 == 0 or "val_loss" in row:
                     post = {
                         "loss": f"{sum(window) / len(window):.3f}",
+                        "acc": f"{row.get('train_acc', counts['tok_correct'] / max(counts['tok_total'], 1.0)):.3f}",
                         "lr": f"{lr:.2e}",
                         "tok/s": f"{tokens_seen / max(elapsed, 1e-9):.0f}",
                     }

@@ -43,8 +43,8 @@ class CrossEntropy(Function):
         if label_smoothing:
             loss = (1.0 - label_smoothing) * loss + label_smoothing * (lse - z.mean(axis=-1))
         loss *= valid
-        e /= total  # the probabilities, kept for backward
-        self.probs, self.safe, self.rows, self.valid = e, safe, rows, valid
+        # keep exp(z) and its row sums: probabilities = e / total, formed in backward's one pass
+        self.e, self.total, self.safe, self.rows, self.valid = e, total, safe, rows, valid
         self.target = target
         self.count = int(valid.sum())
         if reduction == "none":
@@ -75,9 +75,9 @@ class CrossEntropy(Function):
         if F.is_grad_enabled():
             probs = F.softmax(x, -1)
         else:
-            probs = self.const(self.probs.reshape(x.shape))
+            probs = self.const((self.e / self.total).reshape(x.shape))
         delta = probs - self._targets(probs)
-        weight = self.const(self.valid.reshape(self.target.shape).astype(self.probs.dtype))
+        weight = self.const(self.valid.reshape(self.target.shape).astype(self.e.dtype))
         if self.reduction == "mean":
             weight = weight * (g / max(self.count, 1))
         else:  # "sum" (g is a scalar) or "none" (g has the target's shape)
@@ -85,8 +85,8 @@ class CrossEntropy(Function):
         return delta * F.unsqueeze(weight, -1), None
 
     def backward_array(self, g):
-        w = self._weights(g).astype(self.probs.dtype, copy=False)
-        d = self.probs * w[:, None]
+        w = self._weights(g).astype(self.e.dtype, copy=False)
+        d = self.e * (w[:, None] / self.total)  # softmax(x) * w in one pass
         d[self.rows, self.safe] -= (1.0 - self.eps) * w
         if self.eps:
             d -= (self.eps / self.C) * w[:, None]
