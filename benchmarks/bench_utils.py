@@ -23,6 +23,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+# minigrad first: imported before NumPy, it sets OPENBLAS_THREAD_TIMEOUT so that OpenBLAS's idle
+# threads sleep instead of spinning against minigrad's kernel threads (see minigrad/parallel.py).
+# Both frameworks then run in this one process under the same environment.
+import minigrad
 import numpy as np
 
 
@@ -224,7 +228,9 @@ def _openblas_functions() -> dict[str, Any] | None:
 
 
 def set_blas_threads(n: int) -> bool:
-    """Limit NumPy's BLAS to ``n`` threads for the rest of the process (threadpoolctl, else OpenBLAS's API)."""
+    """Use ``n`` threads for the rest of the process: NumPy's BLAS (threadpoolctl, else OpenBLAS's
+    API) and minigrad's own kernels (``minigrad.set_num_threads``). Returns whether BLAS was set."""
+    minigrad.set_num_threads(n)
     tpc = _threadpoolctl()
     if tpc is not None:
         tpc.threadpool_limits(limits=n, user_api="blas")
@@ -292,7 +298,11 @@ def environment_lines(torch: Any = None) -> list[str]:
         f"threading={info.get('threading')} threads={info['threads']} [{info['source']}]",
     ]
     unset = "<unset>"
-    lines.append("OpenBLAS env: " + ", ".join(f"{k}={os.environ.get(k, unset)}" for k in OPENBLAS_VARS))
+    lines.append(
+        "OpenBLAS env: "
+        + ", ".join(f"{k}={os.environ.get(k, unset)}" for k in (*OPENBLAS_VARS, "OPENBLAS_THREAD_TIMEOUT"))
+    )
+    lines.append(f"minigrad kernel threads: {minigrad.get_num_threads()} (MINIGRAD_NUM_THREADS or set_num_threads)")
     malloc = [f"{k}={os.environ[k]}" for k in MALLOC_VARS if k in os.environ]
     tuned = all(os.environ.get(k) == v for k, v in MALLOC_TUNING.items())
     lines.append(f"malloc tuning: {'ON' if tuned else 'off'} ({', '.join(malloc) if malloc else 'glibc defaults'})")

@@ -7,6 +7,14 @@
     x.grad        # tensor([2., 4., 6.])
 """
 
+import os as _os
+import sys as _sys
+
+from .parallel import OPENBLAS_SPIN_SETTING as _SPIN
+
+if "numpy" not in _sys.modules:  # OpenBLAS reads it when NumPy loads; see minigrad.parallel
+    _os.environ.setdefault(*_SPIN)
+
 from . import functional, nn, optim
 from .autograd import Function, enable_grad, grad, is_grad_enabled, no_grad, scope, set_grad_enabled
 from .backend import (
@@ -41,6 +49,7 @@ from .creation import (
 )
 from .functional import cat, concat, split, stack, where
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+from .parallel import get_num_threads, set_num_threads
 from .tensor import Tensor
 
 __version__ = "0.1.0"
@@ -65,6 +74,7 @@ __all__ = [
     "optim",
     "get_default_device",
     "get_default_dtype",
+    "get_num_threads",
     "grad",
     "gradcheck",
     "gradgradcheck",
@@ -84,6 +94,7 @@ __all__ = [
     "scope",
     "set_default_device",
     "set_default_dtype",
+    "set_num_threads",
     "set_grad_enabled",
     "split",
     "stack",

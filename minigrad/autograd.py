@@ -23,6 +23,7 @@ towards the leaves, summing the gradients that meet at each node.
 
 from __future__ import annotations
 
+import math
 import weakref
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
@@ -232,6 +233,55 @@ class Function:
         record = _grad_mode.enabled
         return Tensor._make(self.out, self.device, record, self if record else None)
 
+    # ---- helpers for array kernels (forward, backward_array) ----------------------------
+    def run_rows(self, kernel: Callable[[int, int], Any], rows: int, work: int) -> list[Any]:
+        """``kernel(lo, hi)`` over slices of rows ``[0, rows)``, on several CPU threads when
+        ``work`` (elements touched) is large; the results in slice order.
+        See ``minigrad.parallel`` for the rules a kernel follows."""
+        return B._BACKENDS[self.device].run_rows(kernel, rows, work)
+
+    def sum_rows(self, a: Any) -> Any:
+        """``a.sum(axis=0)``, as partial sums over slices of rows (on threads) added in order."""
+        from .parallel import add_partials
+
+        return add_partials(self.run_rows(lambda lo, hi: a[lo:hi].sum(axis=0), a.shape[0], a.size))
+
+    def run_batch(self, kernel: Callable[..., Any], arrays: Sequence[Any], shape: tuple[int, ...]) -> None:
+        """``kernel(*arrays)`` for a batched computation whose result has ``shape``.
+
+        On the CPU, slices of the batch (axis 0) run on threads: each array with ``shape``'s
+        rank and batch size is sliced, the others (None, or broadcast along axis 0) are
+        passed whole. The kernel writes its results into output arrays among ``arrays``.
+        """
+        batch = shape[0] if len(shape) >= 3 else 0
+        if batch < 2:
+            kernel(*arrays)
+            return
+        ndim = len(shape)
+
+        def rows(lo: int, hi: int) -> None:
+            kernel(*[a if a is None or a.ndim < ndim or a.shape[0] != batch else a[lo:hi] for a in arrays])
+
+        self.run_rows(rows, batch, 3 * math.prod(shape))
+
+    def elementwise(self, kernel: Callable[..., Any], *arrays: Any) -> Any:
+        """A new array like ``arrays[0]``, filled slice by slice by ``kernel(out, *inputs)``.
+
+        All arrays have one shape; the kernel writes ``out`` (some rows of the result) from
+        the same rows of the inputs, e.g. ``xp.maximum(a, 0, out=out)``.
+        """
+        first = arrays[0]
+        out = self.xp.empty_like(first)
+        if first.ndim == 0:
+            kernel(out, *arrays)
+            return out
+
+        def rows(lo: int, hi: int) -> None:
+            kernel(out[lo:hi], *[a[lo:hi] for a in arrays])
+
+        self.run_rows(rows, first.shape[0], first.size * (len(arrays) + 1))
+        return out
+
     # ---- applying an op ----------------------------------------------------------------
     @classmethod
     def apply(cls, *inputs: Tensor, **params: Any) -> Tensor:
@@ -341,6 +391,43 @@ def _check_grad_shape(node_name: str, index: int, grad: Tensor, shape: tuple[int
         )
 
 
+class _ArraySet:
+    """A set of arrays by identity that does not keep them alive.
+
+    The engine must know which arrays it already handed out (to copy rather than alias)
+    and which sums it allocated itself (safe to add into in place). Holding the arrays
+    would keep every intermediate gradient alive until backward ends; remembering bare
+    ``id``s would be wrong once an array is freed and a new one reuses its id. A weak
+    reference does neither; array types without weak references are held strongly.
+    """
+
+    __slots__ = ("_refs",)
+
+    def __init__(self) -> None:
+        self._refs: dict[int, Callable[[], Any]] = {}
+
+    def add(self, array: Any) -> None:
+        try:
+            ref = weakref.ref(array)
+        except TypeError:
+            ref = _StrongRef(array)
+        self._refs[id(array)] = ref
+
+    def __contains__(self, array: Any) -> bool:
+        ref = self._refs.get(id(array))
+        return ref is not None and ref() is array
+
+
+class _StrongRef:
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __call__(self) -> Any:
+        return self.value
+
+
 def run_backward(
     roots: Sequence[Tensor],
     root_grads: Sequence[Tensor],
@@ -359,8 +446,7 @@ def run_backward(
     nodes: list[Function] = []
     # Arrays already handed to some destination in this pass; a leaf that would receive
     # one of them gets a copy, so gradients never alias one another.
-    handed: set[int] = set()
-    keep_alive: list[Any] = []
+    handed = _ArraySet()
 
     capture_nodes: dict[int, int] = {}
     capture_leaves: dict[int, int] = {}
@@ -373,29 +459,27 @@ def run_backward(
                 capture_leaves[id(t)] = i
         captured = [None] * len(capture)
 
-    summed: set[int] = set()  # arrays that add_to allocated: nobody else holds them
+    summed = _ArraySet()  # arrays that add_to allocated: nobody else holds them
 
     def add_to(existing: Tensor | None, new: Tensor) -> Tensor:
         if existing is None:
             return new
         if create_graph:
             return existing + new
-        if id(existing.data) in summed:
+        if existing.data in summed:
             existing.data += new.data
             return existing
         total = Tensor._make(existing.data + new.data, existing.device, False, None)
-        summed.add(id(total.data))
-        keep_alive.append(total)
+        summed.add(total.data)
         return total
 
     def owned(g: Tensor) -> Tensor:
         data = g.data
         if create_graph:
             return g
-        if id(data) in handed or getattr(data, "base", None) is not None:
+        if data in handed or getattr(data, "base", None) is not None:
             g = Tensor._make(data.copy(), g.device, False, None)
-        handed.add(id(g.data))
-        keep_alive.append(g)
+        handed.add(g.data)
         return g
 
     def accumulate_into(t: Tensor, g: Tensor) -> None:
@@ -422,7 +506,7 @@ def run_backward(
         accumulate_into(leaf, g)
 
     for root, g in zip(roots, root_grads):
-        handed.add(id(g.data))
+        handed.add(g.data)
         if root._ctx is None:
             deliver_leaf(root, g)
         else:
@@ -457,8 +541,7 @@ def run_backward(
                 t = node.retained()
                 if t is not None:
                     accumulate_into(t, g if create_graph else g.detach())
-            handed.add(id(g.data))
-            keep_alive.append(g)
+            handed.add(g.data)
             fast = None if create_graph else type(node).backward_array
             if fast is not None:
                 input_grads = _wrap_arrays(node, fast(node, g.data))
@@ -482,8 +565,7 @@ def run_backward(
                     existing = grads.get(key)
                     if existing is None:
                         grads[key] = ig
-                        handed.add(id(ig.data))
-                        keep_alive.append(ig)
+                        handed.add(ig.data)
                     else:
                         grads[key] = add_to(existing, ig)
                 else:

@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+from . import parallel
 
 # dtypes are NumPy dtype objects; CuPy uses the same ones.
 float16 = np.dtype("float16")
@@ -72,6 +75,7 @@ class Backend:
     device = "cpu"
     xp: Any = np
     array_type: type = np.ndarray
+    threaded = False  # True: run_rows splits work across CPU threads (minigrad.parallel)
 
     def __init__(self) -> None:
         self._generator: Any = None
@@ -99,6 +103,16 @@ class Backend:
         if isinstance(out, self.array_type):
             return out
         return self.xp.asarray(out)
+
+    def run_rows(self, kernel: Callable[[int, int], Any], rows: int, work: int) -> list[Any]:
+        """Run ``kernel(lo, hi)`` over row slices covering ``[0, rows)``; their results in order.
+
+        On the CPU the slices run on several threads (see ``minigrad.parallel``); on a GPU
+        one call covers every row, because the device is parallel already.
+        """
+        if self.threaded:
+            return parallel.run_rows(kernel, rows, work)
+        return [kernel(0, rows)]
 
     def scatter_add(self, target: Any, index: Any, values: Any) -> None:
         """``target[index] += values`` where repeated indices accumulate (in place)."""
@@ -148,6 +162,8 @@ class Backend:
 
 class NumpyBackend(Backend):
     """NumPy on the CPU."""
+
+    threaded = True
 
 
 class CupyBackend(Backend):

@@ -180,6 +180,37 @@ def test_saved_arrays_are_freed_after_backward():
     assert all(n.released for n in _topological_order([loss.grad_fn]))
 
 
+def test_intermediate_gradients_are_freed_during_backward():
+    """A gradient dies as soon as its node's backward used it, not when backward ends
+    (a model's peak memory in backward would otherwise grow with its depth)."""
+    x = leaf(np.ones(4))
+    a = x * 2.0
+    b = a * 3.0
+    c = b * 4.0
+    refs: dict[str, weakref.ref] = {}
+    c.register_hook(lambda g: refs.setdefault("c", weakref.ref(g.data)) and None)
+    b.register_hook(lambda g: refs.setdefault("b", weakref.ref(g.data)) and None)
+    alive_at_leaf: list[bool] = []
+    x.register_hook(lambda g: alive_at_leaf.append(refs["c"]() is not None) and None)
+    c.sum().backward()
+    assert alive_at_leaf == [False], "dL/dc was still alive when backward reached x"
+    np.testing.assert_allclose(x.grad.numpy(), np.full(4, 24.0))
+
+
+def test_leaf_gradient_never_aliases_a_gradient_still_waiting_for_its_node():
+    """y = x + f(x): Add hands one array to the leaf x and to f's node. When x then gets a
+    second contribution (accumulated in place into x.grad), f's pending gradient must not
+    change with it."""
+    x = leaf([1.0, 2.0])
+    w = leaf([3.0, 5.0])
+    f = (x * w) * 1.0  # f's gradient reaches x after x's direct one
+    other = x * 10.0  # a branch that also delivers to x
+    y = (x + f) + other
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 1.0 + np.array([3.0, 5.0]) + 10.0)
+    np.testing.assert_allclose(w.grad.numpy(), [1.0, 2.0])
+
+
 def test_saved_arrays_kept_with_retain_graph():
     x = leaf([1.0, 2.0])
     y = F.tanh(x)

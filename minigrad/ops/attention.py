@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from .. import functional as F
 from ..autograd import Function
+from .reduction import sum_to_array
 
 
 class AttentionWeights(Function):
@@ -32,23 +33,29 @@ class AttentionWeights(Function):
     def forward(self, q, k, bool_mask=None, float_mask=None, scale=1.0):
         xp = self.xp
         self.scale = scale
-        s = q @ k.swapaxes(-1, -2)
-        s *= scale
+        mask = float_mask
         if bool_mask is not None:  # as an additive mask: adding is cheaper than a full-size where
-            float_mask = xp.where(bool_mask, -xp.inf, 0.0).astype(s.dtype)
-        if float_mask is not None:
-            s += float_mask
-        m = s.max(axis=-1, keepdims=True)
-        dead = xp.isneginf(m)  # rows with every key masked
-        has_dead = bool(dead.any())
-        if has_dead:
-            m = xp.where(dead, 0.0, m)
-        s -= m
-        w = xp.exp(s, out=s)
-        total = w.sum(axis=-1, keepdims=True)
-        if has_dead:
-            total = xp.where(dead, 1.0, total)
-        w /= total
+            mask = xp.where(bool_mask, -xp.inf, 0.0).astype(q.dtype)
+        w = xp.empty(_scores_shape(q, k), dtype=q.dtype)
+
+        def weights(q, k, mask, w):  # W = softmax(q k^T * scale + mask), written into w
+            xp.matmul(q, k.swapaxes(-1, -2), out=w)
+            w *= scale
+            if mask is not None:
+                w += mask
+            m = w.max(axis=-1, keepdims=True)
+            dead = xp.isneginf(m)  # rows with every key masked
+            has_dead = bool(dead.any())
+            if has_dead:
+                m = xp.where(dead, 0.0, m)
+            w -= m
+            xp.exp(w, out=w)
+            total = w.sum(axis=-1, keepdims=True)
+            if has_dead:
+                total = xp.where(dead, 1.0, total)
+            w /= total
+
+        self.run_batch(weights, (q, k, mask, w), w.shape)
         self.out = w
         return w
 
@@ -67,23 +74,37 @@ class AttentionWeights(Function):
         return dq, dk
 
     def backward_array(self, g):
+        xp = self.xp
         q, k = self.inputs[0].data, self.inputs[1].data
-        w = self.out
-        ds = g - (g * w).sum(axis=-1, keepdims=True)
-        ds *= w
-        dq = dk = None
-        if self.needs_input_grad[0]:
-            dq = ds @ k
-            dq *= self.scale
-            dq = _sum_to(dq, q.shape)
-        if self.needs_input_grad[1]:
-            dk = ds.swapaxes(-1, -2) @ q
-            dk *= self.scale
-            dk = _sum_to(dk, k.shape)
-        return dq, dk
+        scale = self.scale
+        lead = self.out.shape[:-1]  # dq and dk before any sum over broadcast batch axes
+        dq = xp.empty(lead + q.shape[-1:], dtype=q.dtype) if self.needs_input_grad[0] else None
+        dk = xp.empty(lead[:-1] + k.shape[-2:], dtype=k.dtype) if self.needs_input_grad[1] else None
+
+        def grads(q, k, g, w, dq, dk):
+            ds = g - (g * w).sum(axis=-1, keepdims=True)
+            ds *= w  # dS, the softmax vector-Jacobian product
+            if dq is not None:
+                xp.matmul(ds, k, out=dq)
+                dq *= scale
+            if dk is not None:
+                xp.matmul(ds.swapaxes(-1, -2), q, out=dk)
+                dk *= scale
+
+        self.run_batch(grads, (q, k, g, self.out, dq, dk), self.out.shape)
+        return (
+            sum_to_array(dq, q.shape) if dq is not None else None,
+            sum_to_array(dk, k.shape) if dk is not None else None,
+        )
 
 
-def _sum_to(a, shape):
-    from .reduction import sum_to_array
+def _scores_shape(q, k):
+    """The shape of q @ k^T: broadcast batch axes, then (Sq, Sk)."""
+    batch = _broadcast(q.shape[:-2], k.shape[:-2])
+    return batch + (q.shape[-2], k.shape[-2])
 
-    return sum_to_array(a, shape)
+
+def _broadcast(a, b):
+    n = max(len(a), len(b))
+    a, b = (1,) * (n - len(a)) + tuple(a), (1,) * (n - len(b)) + tuple(b)
+    return tuple(max(x, y) if min(x, y) != 0 else 0 for x, y in zip(a, b))

@@ -25,6 +25,9 @@ class Add(Function):
     saves_inputs = False
 
     def forward(self, a, b):
+        if a.shape == b.shape and a.dtype == b.dtype:  # a residual connection: slices on threads
+            xp = self.xp
+            return self.elementwise(lambda out, a, b: xp.add(a, b, out=out), a, b)
         return a + b
 
     def backward(self, g):
@@ -246,14 +249,16 @@ class ReLU(Function):
     saves_inputs = False
 
     def forward(self, a):
-        self.out = self.xp.maximum(a, 0)
+        xp = self.xp
+        self.out = self.elementwise(lambda out, a: xp.maximum(a, 0, out=out), a)
         return self.out
 
     def backward(self, g):
         return F.where(self.const(self.out > 0), g, F.zeros_like(g))
 
     def backward_array(self, g):
-        return g * (self.out > 0)
+        xp = self.xp
+        return self.elementwise(lambda out, g, y: xp.multiply(g, y > 0, out=out), g, self.out)
 
 
 class Erf(Function):

@@ -18,8 +18,11 @@ version, built op by op, is ``minigrad.functional.layer_norm_composite``.
 
 from __future__ import annotations
 
+import math
+
 from .. import functional as F
 from ..autograd import Function
+from ..parallel import add_partials
 
 
 class LayerNorm(Function):
@@ -33,19 +36,33 @@ class LayerNorm(Function):
     name = "layer_norm"
 
     def forward(self, x, *affine, naxes=1, eps=1e-5, has_weight=True, has_bias=True):
+        xp = self.xp
         self.axes = tuple(range(x.ndim - naxes, x.ndim))
         self.eps, self.has_weight, self.has_bias = eps, has_weight, has_bias
-        mu = x.mean(axis=self.axes, keepdims=True)
-        out = x - mu
-        var = (out * out).mean(axis=self.axes, keepdims=True)
-        rstd = 1.0 / self.xp.sqrt(var + eps)
-        out *= rstd  # xhat, computed in the output's buffer
-        if has_weight:
-            out *= affine[0]
-        if has_bias:
-            out += affine[-1]
-        self.mu, self.rstd = mu, rstd
-        return out
+        n = math.prod(x.shape[x.ndim - naxes :])
+        x2 = x.reshape(-1, n)  # one row per normalized group
+        weight = affine[0].reshape(-1) if has_weight else None
+        bias = affine[-1].reshape(-1) if has_bias else None
+        out = xp.empty_like(x2)
+        mu = xp.empty((x2.shape[0], 1), dtype=x.dtype)
+        rstd = xp.empty_like(mu)
+
+        def rows(lo, hi):  # the rows are independent: the CPU runs slices of them on threads
+            xs, o = x2[lo:hi], out[lo:hi]
+            m = xs.mean(axis=1, keepdims=True)
+            xp.subtract(xs, m, out=o)
+            r = 1.0 / xp.sqrt((o * o).mean(axis=1, keepdims=True) + eps)
+            o *= r  # xhat, computed in the output's buffer
+            if weight is not None:
+                o *= weight
+            if bias is not None:
+                o += bias
+            mu[lo:hi], rstd[lo:hi] = m, r
+
+        self.run_rows(rows, x2.shape[0], 3 * x2.size)
+        stats_shape = x.shape[: x.ndim - naxes] + (1,) * naxes
+        self.mu, self.rstd = mu.reshape(stats_shape), rstd.reshape(stats_shape)
+        return out.reshape(x.shape)
 
     def _xhat(self):
         xhat = self.inputs[0].data - self.mu
@@ -82,31 +99,43 @@ class LayerNorm(Function):
         return tuple(grads)
 
     def backward_array(self, g):
-        """The same formulas on arrays, with as few full-size temporaries as possible."""
-        from .reduction import sum_to_array
-
+        """The same formulas on arrays, slice by slice of rows, with few full-size temporaries."""
+        xp = self.xp
         need = self.needs_input_grad
-        xhat = self._xhat()
-        gx = g * xhat
-        grads = [None]
-        i = 1
+        n = math.prod(g.shape[g.ndim - len(self.axes) :])
+        x2, g2 = self.inputs[0].data.reshape(-1, n), g.reshape(-1, n)
+        mu, rstd = self.mu.reshape(-1, 1), self.rstd.reshape(-1, 1)
+        weight = self.inputs[1].data.reshape(-1) if self.has_weight else None
+        want_w = self.has_weight and need[1]
+        want_b = self.has_bias and need[-1]
+        dx = xp.empty_like(g2) if need[0] else None
+
+        def rows(lo, hi):  # returns this slice's share of dL/dw and dL/db
+            gs = g2[lo:hi]
+            xhat = x2[lo:hi] - mu[lo:hi]
+            xhat *= rstd[lo:hi]
+            gx = gs * xhat
+            partial = (gx.sum(axis=0) if want_w else None, gs.sum(axis=0) if want_b else None)
+            if dx is not None:
+                dxhat = dx[lo:hi]
+                if weight is not None:
+                    xp.multiply(gs, weight, out=dxhat)
+                    gx *= weight  # now dxhat * xhat
+                else:
+                    dxhat[...] = gs
+                mean1 = dxhat.mean(axis=1, keepdims=True)
+                mean2 = gx.mean(axis=1, keepdims=True)
+                xhat *= mean2
+                dxhat -= xhat
+                dxhat -= mean1
+                dxhat *= rstd[lo:hi]
+            return partial
+
+        partials = self.run_rows(rows, g2.shape[0], 4 * g2.size)
+        grads = [dx.reshape(g.shape) if dx is not None else None]
         if self.has_weight:
-            grads.append(sum_to_array(gx, self.in_shapes[i]) if need[i] else None)
-            i += 1
+            grads.append(add_partials([p[0] for p in partials]).reshape(self.in_shapes[1]) if want_w else None)
         if self.has_bias:
-            grads.append(sum_to_array(g, self.in_shapes[i]) if need[i] else None)
-        if need[0]:
-            if self.has_weight:
-                w = self.inputs[1].data
-                dxhat = g * w
-                gx *= w  # now dxhat * xhat
-            else:
-                dxhat = g.copy()
-            mean1 = dxhat.mean(axis=self.axes, keepdims=True)
-            mean2 = gx.mean(axis=self.axes, keepdims=True)
-            xhat *= mean2
-            dxhat -= xhat
-            dxhat -= mean1
-            dxhat *= self.rstd
-            grads[0] = dxhat
+            grads.append(add_partials([p[1] for p in partials]).reshape(self.in_shapes[-1]) if want_b else None)
         return tuple(grads)
+

@@ -24,7 +24,13 @@ class MatMul(Function):
     """
 
     def forward(self, a, b):
-        return a @ b
+        if a.ndim < 3 or a.shape[:-2] != b.shape[:-2]:
+            return a @ b  # one matrix (BLAS uses every core), or broadcast batch axes
+        # a stack of small matrices (attention heads): NumPy multiplies them one by one on
+        # one core, so slices of the batch go to threads
+        out = self.xp.empty(a.shape[:-1] + b.shape[-1:], dtype=a.dtype)
+        self.run_batch(lambda a, b, out: self.xp.matmul(a, b, out=out), (a, b, out), out.shape)
+        return out
 
     def backward(self, g):
         a, b = self.inputs
@@ -39,8 +45,22 @@ class MatMul(Function):
         from .reduction import sum_to_array
 
         a, b = self.inputs[0].data, self.inputs[1].data
-        ga = sum_to_array(g @ b.swapaxes(-1, -2), a.shape) if self.needs_input_grad[0] else None
-        gb = sum_to_array(a.swapaxes(-1, -2) @ g, b.shape) if self.needs_input_grad[1] else None
+        need = self.needs_input_grad
+        if a.ndim >= 3 and a.shape[:-2] == b.shape[:-2]:  # equal stacks: no sums, slices on threads
+            xp = self.xp
+            ga = xp.empty_like(a) if need[0] else None
+            gb = xp.empty_like(b) if need[1] else None
+
+            def grads(a, b, g, ga, gb):
+                if ga is not None:
+                    xp.matmul(g, b.swapaxes(-1, -2), out=ga)
+                if gb is not None:
+                    xp.matmul(a.swapaxes(-1, -2), g, out=gb)
+
+            self.run_batch(grads, (a, b, g, ga, gb), g.shape)
+            return ga, gb
+        ga = sum_to_array(g @ b.swapaxes(-1, -2), a.shape) if need[0] else None
+        gb = sum_to_array(a.swapaxes(-1, -2) @ g, b.shape) if need[1] else None
         return ga, gb
 
 
@@ -58,9 +78,14 @@ class Linear(Function):
 
     def forward(self, x, weight, *bias):
         x2 = x.reshape(-1, x.shape[-1])
-        out = x2 @ weight.T
+        out = x2 @ weight.T  # BLAS uses every core here
         if bias:
-            out += bias[0]
+            b = bias[0]
+
+            def add_bias(lo, hi):  # and these slices of rows run on threads
+                out[lo:hi] += b
+
+            self.run_rows(add_bias, out.shape[0], 2 * out.size)
         return out.reshape(x.shape[:-1] + (weight.shape[0],))
 
     def backward(self, g):
@@ -81,4 +106,5 @@ class Linear(Function):
         gw = g2.T @ x.reshape(-1, x.shape[-1]) if need[1] else None
         if len(need) == 2:
             return gx, gw
-        return gx, gw, (g2.sum(axis=0) if need[2] else None)
+        return gx, gw, (self.sum_rows(g2) if need[2] else None)
+

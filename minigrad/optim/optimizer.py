@@ -146,6 +146,7 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
+        work = []
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is None:
@@ -159,8 +160,28 @@ class Optimizer:
                 state = self.state.get(p)
                 if state is None:
                     state = self.state[p] = {}
-                self._update(p, grad, state, group)
+                work.append((p, grad, state, group))
+        self._update_all(work)
         return loss
+
+    def _update_all(self, work: list[tuple[Tensor, Any, dict[str, Any], dict[str, Any]]]) -> None:
+        """``_update`` each parameter. Parameters are independent, so on the CPU slices of
+        the list run on threads (``minigrad.parallel``); each update touches only its own
+        parameter and state."""
+        if not work:
+            return
+        device = work[0][0].device
+        if any(item[0].device != device for item in work):
+            for item in work:
+                self._update(*item)
+            return
+
+        def update(lo: int, hi: int) -> None:
+            for item in work[lo:hi]:
+                self._update(*item)
+
+        work_size = 8 * sum(item[1].size for item in work)  # an update makes about 8 passes
+        work[0][0].backend.run_rows(update, len(work), work_size)
 
     def _update(self, p: Tensor, grad: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
         raise NotImplementedError(f"{type(self).__name__} must define _update")  # pragma: no cover
