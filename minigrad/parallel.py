@@ -35,7 +35,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 MIN_WORK_PER_THREAD = 1 << 18  # array elements; below this a slice is not worth a thread
@@ -48,9 +48,12 @@ def _default_threads() -> int:
     env = os.environ.get("MINIGRAD_NUM_THREADS")
     if env:
         try:
-            return max(1, int(env))
+            n = int(env)
         except ValueError:
-            raise ValueError(f"MINIGRAD_NUM_THREADS must be a positive integer, got {env!r}") from None
+            n = 0
+        if n < 1:
+            raise ValueError(f"MINIGRAD_NUM_THREADS must be a positive integer, got {env!r}")
+        return n
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
@@ -58,6 +61,7 @@ def _default_threads() -> int:
 
 
 _state: dict[str, Any] = {"threads": _default_threads(), "pool": None}
+_pool_lock = threading.Lock()
 _inside = threading.local()  # set while a thread runs a slice: nested calls run serially
 
 
@@ -70,6 +74,8 @@ def set_num_threads(n: int) -> None:
     """Use ``n`` threads for minigrad's CPU kernels (like ``torch.set_num_threads``)."""
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"set_num_threads: expected a positive integer, got {n!r}")
+    if getattr(_inside, "active", False):
+        raise RuntimeError("set_num_threads: cannot be called from inside a kernel that run_rows is running")
     if n != _state["threads"]:
         pool = _state["pool"]
         _state["pool"] = None
@@ -79,11 +85,12 @@ def set_num_threads(n: int) -> None:
 
 
 def _pool() -> ThreadPoolExecutor:
-    pool = _state["pool"]
-    if pool is None:  # the calling thread works too, so it needs threads - 1 helpers
-        pool = ThreadPoolExecutor(_state["threads"] - 1, thread_name_prefix="minigrad")
-        _state["pool"] = pool
-    return pool
+    with _pool_lock:  # two user threads may ask at once
+        pool = _state["pool"]
+        if pool is None:  # the calling thread works too, so it needs threads - 1 helpers
+            pool = ThreadPoolExecutor(_state["threads"] - 1, thread_name_prefix="minigrad")
+            _state["pool"] = pool
+        return pool
 
 
 def slices(rows: int, work: int) -> list[tuple[int, int]]:
@@ -117,8 +124,8 @@ def run_rows(kernel: Callable[[int, int], Any], rows: int, work: int) -> list[An
     try:
         first = _run_slice(kernel, *parts[0])
     finally:
-        rest = [f.result() for f in futures]  # wait for every slice before anything is reused
-    return [first, *rest]
+        wait(futures)  # every slice has finished before anything is reused, even after an error
+    return [first, *[f.result() for f in futures]]
 
 
 def add_partials(parts: list[Any]) -> Any:

@@ -43,15 +43,18 @@ class LayerNorm(Function):
         x2 = x.reshape(-1, n)  # one row per normalized group
         weight = affine[0].reshape(-1) if has_weight else None
         bias = affine[-1].reshape(-1) if has_bias else None
-        out = xp.empty_like(x2)
-        mu = xp.empty((x2.shape[0], 1), dtype=x.dtype)
+        dtype = xp.result_type(x.dtype, xp.float16)  # x's float type (integers compute in float64)
+        out = xp.empty(x2.shape, dtype=dtype)
+        mu = xp.empty((x2.shape[0], 1), dtype=dtype)
         rstd = xp.empty_like(mu)
 
         def rows(lo, hi):  # the rows are independent: the CPU runs slices of them on threads
             xs, o = x2[lo:hi], out[lo:hi]
             m = xs.mean(axis=1, keepdims=True)
             xp.subtract(xs, m, out=o)
-            r = 1.0 / xp.sqrt((o * o).mean(axis=1, keepdims=True) + eps)
+            var = xp.einsum("ij,ij->i", o, o)[:, None]  # row dot products: no squared temporary
+            var *= 1.0 / n
+            r = 1.0 / xp.sqrt(var + eps)
             o *= r  # xhat, computed in the output's buffer
             if weight is not None:
                 o *= weight
@@ -120,11 +123,11 @@ class LayerNorm(Function):
                 dxhat = dx[lo:hi]
                 if weight is not None:
                     xp.multiply(gs, weight, out=dxhat)
-                    gx *= weight  # now dxhat * xhat
                 else:
                     dxhat[...] = gs
                 mean1 = dxhat.mean(axis=1, keepdims=True)
-                mean2 = gx.mean(axis=1, keepdims=True)
+                mean2 = xp.einsum("ij,ij->i", dxhat, xhat)[:, None]  # mean(dxhat * xhat), no temporary
+                mean2 *= 1.0 / n
                 xhat *= mean2
                 dxhat -= xhat
                 dxhat -= mean1

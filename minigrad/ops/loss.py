@@ -36,12 +36,14 @@ class CrossEntropy(Function):
         safe = xp.where(valid, t, 0)
         rows = xp.arange(t.shape[0])
         z = x.reshape(-1, C) - x.reshape(-1, C).max(axis=-1, keepdims=True)
-        e = xp.exp(z)
+        z_target = z[rows, safe]
+        z_mean = z.mean(axis=-1) if label_smoothing else None
+        e = xp.exp(z, out=z)  # z is not needed any more: exp(z) takes its memory
         total = e.sum(axis=-1, keepdims=True)
         lse = xp.log(total)[:, 0]
-        loss = lse - z[rows, safe]  # -log p_target
+        loss = lse - z_target  # -log p_target
         if label_smoothing:
-            loss = (1.0 - label_smoothing) * loss + label_smoothing * (lse - z.mean(axis=-1))
+            loss = (1.0 - label_smoothing) * loss + label_smoothing * (lse - z_mean)
         loss *= valid
         # keep exp(z) and its row sums: probabilities = e / total, formed in backward's one pass
         self.e, self.total, self.safe, self.rows, self.valid = e, total, safe, rows, valid
