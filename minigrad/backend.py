@@ -114,6 +114,19 @@ class Backend:
             return parallel.run_rows(kernel, rows, work)
         return [kernel(0, rows)]
 
+    # ---- reductions over the last axis (keepdims), the inner loops of the fused ops -----
+    def row_max(self, x: Any) -> Any:
+        """``x.max(axis=-1, keepdims=True)``."""
+        return x.max(axis=-1, keepdims=True)
+
+    def row_sum(self, x: Any) -> Any:
+        """``x.sum(axis=-1, keepdims=True)``."""
+        return x.sum(axis=-1, keepdims=True)
+
+    def row_dot(self, a: Any, b: Any) -> Any:
+        """``(a * b).sum(axis=-1, keepdims=True)``."""
+        return (a * b).sum(axis=-1, keepdims=True)
+
     def scatter_add(self, target: Any, index: Any, values: Any) -> None:
         """``target[index] += values`` where repeated indices accumulate (in place)."""
         np.add.at(target, index, values)
@@ -164,6 +177,18 @@ class NumpyBackend(Backend):
     """NumPy on the CPU."""
 
     threaded = True
+
+    # NumPy's reductions along a short contiguous last axis are slow (an attention row has
+    # 64 scores): these give the same values 1.4-3x faster (benchmarks/micro.py).
+    def row_max(self, x: Any) -> Any:
+        # fmax skips max's NaN bookkeeping; a NaN in a row still reaches the output via x - max
+        return np.fmax.reduce(x, axis=-1, keepdims=True)
+
+    def row_sum(self, x: Any) -> Any:
+        return np.einsum("...j->...", x)[..., None]
+
+    def row_dot(self, a: Any, b: Any) -> Any:
+        return np.einsum("...j,...j->...", a, b)[..., None]  # no a * b temporary
 
 
 class CupyBackend(Backend):

@@ -116,6 +116,8 @@ def run_rows(kernel: Callable[[int, int], Any], rows: int, work: int) -> list[An
     ``work`` is the number of array elements the whole call touches (it decides whether
     threads pay off). The calling thread runs the first slice itself.
     """
+    if work < 2 * MIN_WORK_PER_THREAD or _state["threads"] == 1:  # the common small case, quickly
+        return [kernel(0, rows)]
     parts = slices(rows, work)
     if len(parts) == 1:
         return [kernel(0, rows)]

@@ -31,7 +31,7 @@ class AttentionWeights(Function):
     name = "attention_weights"
 
     def forward(self, q, k, bool_mask=None, float_mask=None, scale=1.0):
-        xp = self.xp
+        xp, backend = self.xp, self.backend
         self.scale = scale
         mask = float_mask
         if bool_mask is not None:  # as an additive mask: adding is cheaper than a full-size where
@@ -43,14 +43,14 @@ class AttentionWeights(Function):
             w *= scale
             if mask is not None:
                 w += mask
-            m = w.max(axis=-1, keepdims=True)
+            m = backend.row_max(w)
             dead = xp.isneginf(m)  # rows with every key masked
             has_dead = bool(dead.any())
             if has_dead:
                 m = xp.where(dead, 0.0, m)
             w -= m
             xp.exp(w, out=w)
-            total = w.sum(axis=-1, keepdims=True)
+            total = backend.row_sum(w)
             if has_dead:
                 total = xp.where(dead, 1.0, total)
             w /= total
@@ -74,7 +74,7 @@ class AttentionWeights(Function):
         return dq, dk
 
     def backward_array(self, g):
-        xp = self.xp
+        xp, backend = self.xp, self.backend
         q, k = self.inputs[0].data, self.inputs[1].data
         scale = self.scale
         lead = self.out.shape[:-1]  # dq and dk before any sum over broadcast batch axes
@@ -82,7 +82,7 @@ class AttentionWeights(Function):
         dk = xp.empty(lead[:-1] + k.shape[-2:], dtype=k.dtype) if self.needs_input_grad[1] else None
 
         def grads(q, k, g, w, dq, dk):
-            ds = g - (g * w).sum(axis=-1, keepdims=True)
+            ds = g - backend.row_dot(g, w)
             ds *= w  # dS, the softmax vector-Jacobian product
             if dq is not None:
                 xp.matmul(ds, k, out=dq)

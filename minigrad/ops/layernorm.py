@@ -36,23 +36,24 @@ class LayerNorm(Function):
     name = "layer_norm"
 
     def forward(self, x, *affine, naxes=1, eps=1e-5, has_weight=True, has_bias=True):
-        xp = self.xp
+        xp, backend = self.xp, self.backend
         self.axes = tuple(range(x.ndim - naxes, x.ndim))
         self.eps, self.has_weight, self.has_bias = eps, has_weight, has_bias
         n = math.prod(x.shape[x.ndim - naxes :])
-        x2 = x.reshape(-1, n)  # one row per normalized group
+        dtype = xp.result_type(x.dtype, xp.float16)  # x's float type (integers compute in float64)
+        x2 = x.reshape(-1, n).astype(dtype, copy=False)  # one row per normalized group
         weight = affine[0].reshape(-1) if has_weight else None
         bias = affine[-1].reshape(-1) if has_bias else None
-        dtype = xp.result_type(x.dtype, xp.float16)  # x's float type (integers compute in float64)
         out = xp.empty(x2.shape, dtype=dtype)
         mu = xp.empty((x2.shape[0], 1), dtype=dtype)
         rstd = xp.empty_like(mu)
 
         def rows(lo, hi):  # the rows are independent: the CPU runs slices of them on threads
             xs, o = x2[lo:hi], out[lo:hi]
-            m = xs.mean(axis=1, keepdims=True)
+            m = backend.row_sum(xs)
+            m *= 1.0 / n  # the row means
             xp.subtract(xs, m, out=o)
-            var = xp.einsum("ij,ij->i", o, o)[:, None]  # row dot products: no squared temporary
+            var = backend.row_dot(o, o)
             var *= 1.0 / n
             r = 1.0 / xp.sqrt(var + eps)
             o *= r  # xhat, computed in the output's buffer
@@ -103,7 +104,7 @@ class LayerNorm(Function):
 
     def backward_array(self, g):
         """The same formulas on arrays, slice by slice of rows, with few full-size temporaries."""
-        xp = self.xp
+        xp, backend = self.xp, self.backend
         need = self.needs_input_grad
         n = math.prod(g.shape[g.ndim - len(self.axes) :])
         x2, g2 = self.inputs[0].data.reshape(-1, n), g.reshape(-1, n)
@@ -111,7 +112,8 @@ class LayerNorm(Function):
         weight = self.inputs[1].data.reshape(-1) if self.has_weight else None
         want_w = self.has_weight and need[1]
         want_b = self.has_bias and need[-1]
-        dx = xp.empty_like(g2) if need[0] else None
+        dx = xp.empty(g.shape, dtype=g.dtype) if need[0] else None  # returned as is: not a view
+        dx2 = dx.reshape(-1, n) if dx is not None else None
 
         def rows(lo, hi):  # returns this slice's share of dL/dw and dL/db
             gs = g2[lo:hi]
@@ -119,14 +121,15 @@ class LayerNorm(Function):
             xhat *= rstd[lo:hi]
             gx = gs * xhat
             partial = (gx.sum(axis=0) if want_w else None, gs.sum(axis=0) if want_b else None)
-            if dx is not None:
-                dxhat = dx[lo:hi]
+            if dx2 is not None:
+                dxhat = dx2[lo:hi]
                 if weight is not None:
                     xp.multiply(gs, weight, out=dxhat)
                 else:
                     dxhat[...] = gs
-                mean1 = dxhat.mean(axis=1, keepdims=True)
-                mean2 = xp.einsum("ij,ij->i", dxhat, xhat)[:, None]  # mean(dxhat * xhat), no temporary
+                mean1 = backend.row_sum(dxhat)
+                mean1 *= 1.0 / n
+                mean2 = backend.row_dot(dxhat, xhat)  # n * mean(dxhat * xhat)
                 mean2 *= 1.0 / n
                 xhat *= mean2
                 dxhat -= xhat
@@ -135,10 +138,14 @@ class LayerNorm(Function):
             return partial
 
         partials = self.run_rows(rows, g2.shape[0], 4 * g2.size)
-        grads = [dx.reshape(g.shape) if dx is not None else None]
+        grads = [dx]
         if self.has_weight:
-            grads.append(add_partials([p[0] for p in partials]).reshape(self.in_shapes[1]) if want_w else None)
+            grads.append(_shaped(add_partials([p[0] for p in partials]), self.in_shapes[1]) if want_w else None)
         if self.has_bias:
-            grads.append(add_partials([p[1] for p in partials]).reshape(self.in_shapes[-1]) if want_b else None)
+            grads.append(_shaped(add_partials([p[1] for p in partials]), self.in_shapes[-1]) if want_b else None)
         return tuple(grads)
 
+
+def _shaped(a, shape):
+    """``a`` in ``shape``, reshaped only when needed: the engine copies views it hands to leaves."""
+    return a if a.shape == tuple(shape) else a.reshape(shape)

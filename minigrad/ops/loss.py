@@ -35,11 +35,12 @@ class CrossEntropy(Function):
             )
         safe = xp.where(valid, t, 0)
         rows = xp.arange(t.shape[0])
-        z = x.reshape(-1, C) - x.reshape(-1, C).max(axis=-1, keepdims=True)
+        x2 = x.reshape(-1, C)
+        z = x2 - self.backend.row_max(x2)
         z_target = z[rows, safe]
         z_mean = z.mean(axis=-1) if label_smoothing else None
         e = xp.exp(z, out=z)  # z is not needed any more: exp(z) takes its memory
-        total = e.sum(axis=-1, keepdims=True)
+        total = self.backend.row_sum(e)
         lse = xp.log(total)[:, 0]
         loss = lse - z_target  # -log p_target
         if label_smoothing:
@@ -92,4 +93,5 @@ class CrossEntropy(Function):
         d[self.rows, self.safe] -= (1.0 - self.eps) * w
         if self.eps:
             d -= (self.eps / self.C) * w[:, None]
-        return d.reshape(self.inputs[0].shape), None
+        shape = self.inputs[0].shape
+        return (d if d.shape == shape else d.reshape(shape)), None  # a view would be copied for a leaf

@@ -24,9 +24,11 @@ class Softmax(Function):
 
     def forward(self, x, axis=-1):
         self.axis = axis
-        z = x - x.max(axis=axis, keepdims=True)
+        last = axis in (-1, x.ndim - 1)
+        backend = self.backend
+        z = x - (backend.row_max(x) if last else x.max(axis=axis, keepdims=True))
         e = self.xp.exp(z, out=z)
-        e /= e.sum(axis=axis, keepdims=True)
+        e /= backend.row_sum(e) if last else e.sum(axis=axis, keepdims=True)
         self.out = e
         return e
 
@@ -37,7 +39,7 @@ class Softmax(Function):
     def backward_array(self, g):
         y = self.out
         dx = g * y
-        total = dx.sum(axis=self.axis, keepdims=True)
+        total = self.backend.row_sum(dx) if self.axis in (-1, y.ndim - 1) else dx.sum(axis=self.axis, keepdims=True)
         dx -= y * total  # y * g - y * sum(g * y)
         return dx
 
