@@ -36,7 +36,8 @@ class AttentionWeights(Function):
         mask = float_mask
         if bool_mask is not None:  # as an additive mask: adding is cheaper than a full-size where
             mask = xp.where(bool_mask, -xp.inf, 0.0).astype(q.dtype)
-        w = xp.empty(_scores_shape(q, k), dtype=q.dtype)
+        batch = F.broadcast_shapes(self.op_name, q.shape[:-2], k.shape[:-2])
+        w = xp.empty(batch + (q.shape[-2], k.shape[-2]), dtype=q.dtype)  # the shape of q @ k^T
 
         def weights(q, k, mask, w):  # W = softmax(q k^T * scale + mask), written into w
             xp.matmul(q, k.swapaxes(-1, -2), out=w)
@@ -97,14 +98,3 @@ class AttentionWeights(Function):
             sum_to_array(dk, k.shape) if dk is not None else None,
         )
 
-
-def _scores_shape(q, k):
-    """The shape of q @ k^T: broadcast batch axes, then (Sq, Sk)."""
-    batch = _broadcast(q.shape[:-2], k.shape[:-2])
-    return batch + (q.shape[-2], k.shape[-2])
-
-
-def _broadcast(a, b):
-    n = max(len(a), len(b))
-    a, b = (1,) * (n - len(a)) + tuple(a), (1,) * (n - len(b)) + tuple(b)
-    return tuple(max(x, y) if min(x, y) != 0 else 0 for x, y in zip(a, b))

@@ -23,6 +23,7 @@ import math
 from .. import functional as F
 from ..autograd import Function
 from ..parallel import add_partials
+from .shape import reshaped
 
 
 class LayerNorm(Function):
@@ -140,12 +141,8 @@ class LayerNorm(Function):
         partials = self.run_rows(rows, g2.shape[0], 4 * g2.size)
         grads = [dx]
         if self.has_weight:
-            grads.append(_shaped(add_partials([p[0] for p in partials]), self.in_shapes[1]) if want_w else None)
+            grads.append(reshaped(add_partials([p[0] for p in partials]), self.in_shapes[1]) if want_w else None)
         if self.has_bias:
-            grads.append(_shaped(add_partials([p[1] for p in partials]), self.in_shapes[-1]) if want_b else None)
+            grads.append(reshaped(add_partials([p[1] for p in partials]), self.in_shapes[-1]) if want_b else None)
         return tuple(grads)
 
-
-def _shaped(a, shape):
-    """``a`` in ``shape``, reshaped only when needed: the engine copies views it hands to leaves."""
-    return a if a.shape == tuple(shape) else a.reshape(shape)

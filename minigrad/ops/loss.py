@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from .. import functional as F
 from ..autograd import Function
+from .shape import reshaped
 
 
 class CrossEntropy(Function):
@@ -93,5 +94,4 @@ class CrossEntropy(Function):
         d[self.rows, self.safe] -= (1.0 - self.eps) * w
         if self.eps:
             d -= (self.eps / self.C) * w[:, None]
-        shape = self.inputs[0].shape
-        return (d if d.shape == shape else d.reshape(shape)), None  # a view would be copied for a leaf
+        return reshaped(d, self.inputs[0].shape), None

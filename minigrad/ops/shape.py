@@ -11,6 +11,12 @@ from .. import functional as F
 from ..autograd import Function
 
 
+def reshaped(a, shape):
+    """``a`` in ``shape``, reshaped only when needed. A gradient returned as a view of a
+    fresh array would be copied by the engine before it becomes a leaf's ``.grad``."""
+    return a if a.shape == tuple(shape) else a.reshape(shape)
+
+
 class Reshape(Function):
     """out = a with a new shape (same elements, row-major order).   dL/da = g reshaped back."""
 
