@@ -18,33 +18,62 @@ maps the names both ways.
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import minigrad.functional as F
 from minigrad import Tensor, nn, scope
+from minigrad.autograd import pop_scope, push_scope
 
 from .attention import MultiHeadAttention
 
 ACTIVATIONS = ("relu", "gelu")
 
 
+@contextmanager
+def module_scope(module: nn.Module) -> Iterator[None]:
+    """Record the ops made inside as made by ``module`` (for graph pictures), as calling it would."""
+    push_scope(module)
+    try:
+        yield
+    finally:
+        pop_scope()
+
+
 class PositionwiseFeedForward(nn.Module):
-    """Linear -> activation -> dropout -> Linear, applied to every position alike."""
+    """Linear -> activation -> dropout -> Linear, applied to every position alike.
+
+    With ``fused=True`` (the default) and ReLU, the first Linear and the ReLU run as one
+    node, ``F.linear_relu``, recorded in ``linear1``'s scope: the same numbers with fewer
+    passes over the (batch, seq, dim_feedforward) hidden activations. ``fused=False``
+    records them as two nodes.
+    """
 
     def __init__(
-        self, d_model: int, dim_feedforward: int, dropout: float = 0.0, activation: str = "relu", bias: bool = True
+        self,
+        d_model: int,
+        dim_feedforward: int,
+        dropout: float = 0.0,
+        activation: str = "relu",
+        bias: bool = True,
+        fused: bool = True,
     ) -> None:
         super().__init__()
         if activation not in ACTIVATIONS:
             raise ValueError(f"PositionwiseFeedForward: activation must be one of {ACTIVATIONS}, got {activation!r}")
-        self.activation = activation
+        self.activation, self.fused = activation, fused
         self.linear1 = nn.Linear(d_model, dim_feedforward, bias=bias)
         self.dropout = nn.Dropout(dropout)
         self.linear2 = nn.Linear(dim_feedforward, d_model, bias=bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        h = self.linear1(x)
-        h = F.relu(h) if self.activation == "relu" else F.gelu(h)
+        if self.activation == "relu" and self.fused:
+            with module_scope(self.linear1):
+                h = F.linear_relu(x, self.linear1.weight, self.linear1.bias)
+        else:
+            h = self.linear1(x)
+            h = F.relu(h) if self.activation == "relu" else F.gelu(h)
         return self.linear2(self.dropout(h))
 
     def extra_repr(self) -> str:
@@ -73,7 +102,7 @@ class TransformerEncoderLayer(nn.Module):
         super().__init__()
         self.d_model, self.nhead, self.norm_first = d_model, nhead, norm_first
         self.self_attn = MultiHeadAttention(d_model, nhead, dropout=dropout, bias=bias, fused=fused)
-        self.ff = PositionwiseFeedForward(d_model, dim_feedforward, dropout, activation, bias)
+        self.ff = PositionwiseFeedForward(d_model, dim_feedforward, dropout, activation, bias, fused)
         self.norm1 = nn.LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
         self.norm2 = nn.LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
         self.dropout1 = nn.Dropout(dropout)
@@ -83,13 +112,8 @@ class TransformerEncoderLayer(nn.Module):
     def _norm(self, norm: nn.LayerNorm, x: Tensor) -> Tensor:
         if self.fused:
             return norm(x)
-        from minigrad.autograd import pop_scope, push_scope
-
-        push_scope(norm)
-        try:
+        with module_scope(norm):
             return F.layer_norm_composite(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
-        finally:
-            pop_scope()
 
     def _attend(self, x: Tensor, src_mask: Tensor | None, src_key_padding_mask: Tensor | None) -> Tensor:
         out, _ = self.self_attn(x, attn_mask=src_mask, key_padding_mask=src_key_padding_mask)

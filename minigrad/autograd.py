@@ -240,11 +240,18 @@ class Function:
         See ``minigrad.parallel`` for the rules a kernel follows."""
         return B._BACKENDS[self.device].run_rows(kernel, rows, work)
 
-    def sum_rows(self, a: Any) -> Any:
-        """``a.sum(axis=0)``, as partial sums over slices of rows (on threads) added in order."""
-        from .parallel import add_partials
+    def blocks(self, lo: int, hi: int, row_size: int) -> list[tuple[int, int]]:
+        """Rows ``[lo, hi)`` in cache-sized blocks on the CPU (``minigrad.parallel.cache_blocks``);
+        one block on a GPU, where every kernel launch costs and the device has no such cache."""
+        if B._BACKENDS[self.device].threaded:
+            from .parallel import cache_blocks
 
-        return add_partials(self.run_rows(lambda lo, hi: a[lo:hi].sum(axis=0), a.shape[0], a.size))
+            return cache_blocks(lo, hi, row_size)
+        return [(lo, hi)]
+
+    def sum_rows(self, a: Any) -> Any:
+        """``a.sum(axis=0)`` for a 2-D array, the backend's fastest way (a BLAS product on the CPU)."""
+        return self.backend.col_sum(a)
 
     def run_batch(self, kernel: Callable[..., Any], arrays: Sequence[Any], shape: tuple[int, ...]) -> None:
         """``kernel(*arrays)`` for a batched computation whose result has ``shape``.
@@ -276,8 +283,11 @@ class Function:
             kernel(out, *arrays)
             return out
 
+        row_size = first.size // max(1, first.shape[0])
+
         def rows(lo: int, hi: int) -> None:
-            kernel(out[lo:hi], *[a[lo:hi] for a in arrays])
+            for a, b in self.blocks(lo, hi, row_size):  # a kernel's passes over one block hit the cache
+                kernel(out[a:b], *[x[a:b] for x in arrays])
 
         self.run_rows(rows, first.shape[0], first.size * (len(arrays) + 1))
         return out

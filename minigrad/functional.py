@@ -597,16 +597,28 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """x @ weight^T + bias for x of shape (..., in_features) and weight (out_features, in_features)."""
+    _check_linear("linear", x, weight, bias)
+    return _linalg.Linear.apply(x, weight, *([bias] if bias is not None else []))
+
+
+def linear_relu(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """relu(linear(x, weight, bias)) as one fused node (fewer passes over the output)."""
+    _check_linear("linear_relu", x, weight, bias)
+    return _linalg.LinearReLU.apply(x, weight, *([bias] if bias is not None else []))
+
+
+def _check_linear(op: str, x: Tensor, weight: Tensor, bias: Tensor | None) -> None:
+    if weight.ndim != 2:
+        raise ValueError(f"{op}: weight must be 2-D (out_features, in_features), got shape {weight.shape}")
+    if x.ndim == 0:
+        raise ValueError(f"{op}: the input must have at least one dimension")
     if x.shape[-1:] != weight.shape[1:]:
         raise ValueError(
-            f"linear: input of shape {x.shape} does not match weight of shape {weight.shape} "
+            f"{op}: input of shape {x.shape} does not match weight of shape {weight.shape} "
             f"(expected last dim {weight.shape[1]})"
         )
     if bias is not None and bias.shape != weight.shape[:1]:
-        raise ValueError(f"linear: bias of shape {bias.shape} does not match weight of shape {weight.shape}")
-    if x.ndim == 0:
-        raise ValueError("linear: the input must have at least one dimension")
-    return _linalg.Linear.apply(x, weight, *([bias] if bias is not None else []))
+        raise ValueError(f"{op}: bias of shape {bias.shape} does not match weight of shape {weight.shape}")
 
 
 # ---- neural-network ops -----------------------------------------------------------------------------

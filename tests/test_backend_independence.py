@@ -231,6 +231,8 @@ CASES: dict[str, tuple[Callable[..., Any], list[Callable]]] = {
     "matmul_batch_broadcast": (lambda a, b: F.matmul(a, b), [f(2, 1, 3, 4), f(3, 4, 2)]),
     "linear": (F.linear, [f(2, 3, 4), f(5, 4), f(5)]),
     "linear_no_bias": (F.linear, [f(3, 4), f(5, 4)]),
+    "linear_relu": (F.linear_relu, [f(2, 3, 4), f(5, 4), f(5)]),
+    "linear_relu_no_bias": (F.linear_relu, [f(3, 4), f(5, 4)]),
     # neural-network ops
     "layer_norm": (lambda x, w, b: F.layer_norm(x, 4, w, b), [f(2, 3, 4), f(4), f(4)]),
     "layer_norm_no_affine": (lambda x: F.layer_norm(x, (3, 4)), [f(2, 3, 4)]),
@@ -341,7 +343,7 @@ def test_op_stays_on_backend(name, marked, monkeypatch):
 SECOND_ORDER = [
     "mul", "div", "pow_scalar", "pow_tensor", "exp", "log", "sqrt", "tanh", "sigmoid", "gelu", "gelu_tanh", "erf",
     "maximum", "where", "masked_fill", "var", "max_axis", "logsumexp", "softmax", "log_softmax", "getitem_int_tensor",
-    "getitem_slices", "concat", "matmul_batch_broadcast", "linear", "layer_norm", "dropout", "embedding",
+    "getitem_slices", "concat", "matmul_batch_broadcast", "linear", "linear_relu", "layer_norm", "dropout", "embedding",
     "cross_entropy_ignore_smooth", "mse_loss", "cast", "expand", "sin", "cos", "attention_weights_bool_mask",
 ]  # fmt: skip
 

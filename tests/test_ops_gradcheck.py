@@ -343,6 +343,32 @@ def test_linear_gradcheck(xshape, bias):
         assert gradcheck(F.linear, [x, w])
 
 
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("xshape", [(3, 4), (2, 2, 4), (4,)])
+def test_linear_relu_gradcheck(xshape, bias):
+    x, w, b = inputs_for(f"linear_relu{xshape}{bias}", [S(xshape), S((3, 4)), S((3,))])
+    args = [x, w, b] if bias else [x, w]
+    assert gradcheck(F.linear_relu, args)
+    assert gradgradcheck(F.linear_relu, args)
+
+
+def test_linear_relu_is_relu_of_linear_in_values_and_gradients():
+    """The fused node gives exactly what the two nodes give, and some outputs are clamped."""
+    rng = np.random.default_rng(5)
+    x, w, b = (minigrad.tensor(rng.standard_normal(s), requires_grad=True) for s in [(2, 6, 4), (5, 4), (5,)])
+    up = minigrad.tensor(rng.standard_normal((2, 6, 5)))
+    fused = F.linear_relu(x, w, b)
+    separate = F.relu(F.linear(x, w, b))
+    assert fused.grad_fn.op_name == "linear_relu" and fused.shape == (2, 6, 5)
+    values = fused.detach().numpy()
+    np.testing.assert_array_equal(values, separate.detach().numpy())
+    assert 0 < (values == 0).sum() < values.size
+    g_fused = minigrad.grad([fused], [x, w, b], [up])
+    g_separate = minigrad.grad([separate], [x, w, b], [up])
+    for a, c in zip(g_fused, g_separate):
+        np.testing.assert_allclose(a.numpy(), c.numpy(), rtol=1e-12, atol=1e-12)
+
+
 # ---- neural-network ops -------------------------------------------------------------------------
 LAYER_NORM_CASES = {
     "affine": ((3, 4), (4,), True, True, False),

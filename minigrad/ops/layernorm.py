@@ -121,7 +121,7 @@ class LayerNorm(Function):
             xhat = x2[lo:hi] - mu[lo:hi]
             xhat *= rstd[lo:hi]
             gx = gs * xhat
-            partial = (gx.sum(axis=0) if want_w else None, gs.sum(axis=0) if want_b else None)
+            partial = (backend.col_sum(gx) if want_w else None, backend.col_sum(gs) if want_b else None)
             if dx2 is not None:
                 dxhat = dx2[lo:hi]
                 if weight is not None:
