@@ -283,11 +283,8 @@ class Function:
             kernel(out, *arrays)
             return out
 
-        row_size = first.size // max(1, first.shape[0])
-
         def rows(lo: int, hi: int) -> None:
-            for a, b in self.blocks(lo, hi, row_size):  # a kernel's passes over one block hit the cache
-                kernel(out[a:b], *[x[a:b] for x in arrays])
+            kernel(out[lo:hi], *[a[lo:hi] for a in arrays])
 
         self.run_rows(rows, first.shape[0], first.size * (len(arrays) + 1))
         return out

@@ -79,8 +79,8 @@ class AttentionWeights(Function):
         q, k = self.inputs[0].data, self.inputs[1].data
         scale = self.scale
         lead = self.out.shape[:-1]  # dq and dk before any sum over broadcast batch axes
-        dq = xp.empty(lead + q.shape[-1:], dtype=q.dtype) if self.needs_input_grad[0] else None
-        dk = xp.empty(lead[:-1] + k.shape[-2:], dtype=k.dtype) if self.needs_input_grad[1] else None
+        dq = _grad_buffer(xp, q, lead + q.shape[-1:]) if self.needs_input_grad[0] else None
+        dk = _grad_buffer(xp, k, lead[:-1] + k.shape[-2:]) if self.needs_input_grad[1] else None
 
         def grads(q, k, g, w, dq, dk):
             ds = g - backend.row_dot(g, w)
@@ -98,3 +98,14 @@ class AttentionWeights(Function):
             sum_to_array(dk, k.shape) if dk is not None else None,
         )
 
+
+
+def _grad_buffer(xp, x, shape):
+    """An empty array for x's gradient, laid out in memory like x when it has x's shape.
+
+    q, k and v are usually transposed views, (batch, seq, heads, d) in memory: a gradient
+    with the same layout turns back into (batch, seq, d_model) as a view, not a copy.
+    """
+    if shape == x.shape:
+        return xp.empty_like(x)
+    return xp.empty(shape, dtype=x.dtype)

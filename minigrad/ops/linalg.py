@@ -28,7 +28,10 @@ class MatMul(Function):
             return a @ b  # one matrix (BLAS uses every core), or broadcast batch axes
         # a stack of small matrices (attention heads): NumPy multiplies them one by one on
         # one core, so slices of the batch go to threads
-        out = self.xp.empty(a.shape[:-1] + b.shape[-1:], dtype=self.xp.result_type(a, b))
+        shape, dtype = a.shape[:-1] + b.shape[-1:], self.xp.result_type(a, b)
+        # laid out in memory like b when it can be (attention: weights @ v, with v a view of
+        # (batch, seq, heads, d)), so that merging the heads back is a view, not a copy
+        out = self.xp.empty_like(b, dtype=dtype) if shape == b.shape else self.xp.empty(shape, dtype=dtype)
         self.run_batch(lambda a, b, out: self.xp.matmul(a, b, out=out), (a, b, out), out.shape)
         return out
 
@@ -48,8 +51,9 @@ class MatMul(Function):
         need = self.needs_input_grad
         if a.ndim >= 3 and a.shape[:-2] == b.shape[:-2]:  # equal stacks: no sums, slices on threads
             xp = self.xp
-            ga = xp.empty(a.shape, dtype=g.dtype) if need[0] else None
-            gb = xp.empty(b.shape, dtype=g.dtype) if need[1] else None
+            # laid out in memory like a and b (see attention._grad_buffer: the heads' views)
+            ga = xp.empty_like(a, dtype=g.dtype) if need[0] else None
+            gb = xp.empty_like(b, dtype=g.dtype) if need[1] else None
 
             def grads(a, b, g, ga, gb):
                 if ga is not None:
