@@ -15,7 +15,8 @@ Before timing, the three are checked to give the same output and input gradients
 Sizes come from ``--config`` (medium by default: batch 32, seq 64, d_model 256, 8 heads,
 d_ff 1024, vocab 128). ``overhead`` adds two 1-element tensors: it measures the fixed
 cost of one op (forward, graph recording, backward) rather than any arithmetic. ``linear``
-and ``relu`` are extra: the model's projections and feed-forward activation.
+and ``relu`` are extra: the model's projections and feed-forward activation; ``linear_relu`` is
+the two fused (the feed-forward network's first layer).
 
 Notes: NumPy's elementwise ops and reductions use one thread; PyTorch's use
 ``torch.get_num_threads()`` threads, so at --threads 2 torch gets up to 2x on the
@@ -145,7 +146,34 @@ class Linear(OpBench):
         out += bias
         gx = g2 @ w
         gw = g2.T @ x2
-        gb = g2.sum(axis=0)
+        gb = np.ones(g2.shape[0], dtype=g2.dtype) @ g2  # the rows' sum as a BLAS product, on every core
+        return out.reshape(x.shape[:-1] + (w.shape[0],)), [gx.reshape(x.shape), gw, gb]
+
+
+class LinearReLU(Linear):
+    """out = max(x @ W^T + bias, 0): the feed-forward network's first layer, fused (F.linear_relu)."""
+
+    name = "linear_relu"
+
+    def mg_forward(self, x: Any, w: Any, bias: Any) -> Any:
+        import minigrad.functional as F
+
+        return F.linear_relu(x, w, bias)
+
+    def th_forward(self, x: Any, w: Any, bias: Any) -> Any:
+        return self.torch.relu(self.torch.nn.functional.linear(x, w, bias))
+
+    def floor(self) -> tuple[np.ndarray, list[np.ndarray]]:
+        x, w, bias = self.inputs.values()
+        x2 = x.reshape(-1, x.shape[-1])
+        g2 = self.grad_out.reshape(-1, w.shape[0])
+        out = x2 @ w.T
+        out += bias
+        np.maximum(out, 0.0, out=out)  # in place: the pre-activation is not needed afterwards
+        gp = g2 * (out > 0)  # the gradient of the pre-activation
+        gx = gp @ w
+        gw = gp.T @ x2
+        gb = np.ones(gp.shape[0], dtype=gp.dtype) @ gp
         return out.reshape(x.shape[:-1] + (w.shape[0],)), [gx.reshape(x.shape), gw, gb]
 
 
@@ -363,7 +391,7 @@ class Overhead(OpBench):
 
 
 OPS: dict[str, type[OpBench]] = {
-    cls.name: cls for cls in (MatMul, Linear, ReLU, Softmax, LayerNorm, Attention, CrossEntropy, Overhead)
+    cls.name: cls for cls in (MatMul, Linear, LinearReLU, ReLU, Softmax, LayerNorm, Attention, CrossEntropy, Overhead)
 }
 
 
