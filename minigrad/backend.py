@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import numpy as np
@@ -131,6 +132,11 @@ class Backend:
         """``x.sum(axis=0)`` of a 2-D array: the sum of its rows (a bias gradient)."""
         return x.sum(axis=0)
 
+    def quiet_overflow(self) -> AbstractContextManager:
+        """A context in which an overflow (``exp`` of a large number) gives inf silently:
+        for a kernel that checks its results and recomputes when one is not finite."""
+        return nullcontext()
+
     def scatter_add(self, target: Any, index: Any, values: Any) -> None:
         """``target[index] += values`` where repeated indices accumulate (in place)."""
         np.add.at(target, index, values)
@@ -196,6 +202,9 @@ class NumpyBackend(Backend):
 
     def row_dot(self, a: Any, b: Any) -> Any:
         return np.einsum("...j,...j->...", a, b)[..., None]  # no a * b temporary
+
+    def quiet_overflow(self) -> AbstractContextManager:
+        return np.errstate(over="ignore", invalid="ignore")
 
     def col_sum(self, x: Any) -> Any:
         # ones @ x is a BLAS matrix-vector product: on every core and 2-3x faster than

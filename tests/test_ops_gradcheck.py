@@ -528,6 +528,62 @@ def test_attention_weights_matches_softmax_of_scores():
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
 
 
+def _softmax_reference(scores, mask=None):
+    s = np.asarray(scores, dtype=np.float64)
+    if mask is not None:
+        s = np.where(mask, -np.inf, s)
+    e = np.exp(s - s.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+@pytest.fixture
+def max_calls(monkeypatch):
+    """How often the attention kernel fell back to the row-max shift (it counts row_max calls)."""
+    from minigrad.backend import NumpyBackend
+
+    calls = []
+    real = NumpyBackend.row_max
+
+    def spy(self, x):
+        calls.append(x.shape)
+        return real(self, x)
+
+    monkeypatch.setattr(NumpyBackend, "row_max", spy)
+    return calls
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_attention_weights_shift_by_the_mean_and_fall_back_to_the_max(dtype, max_calls):
+    """Ordinary scores take the fast path (shift by the row mean, no max). Scores whose
+    spread would overflow exp, and a masked key whose score drags the mean so far above
+    the allowed ones that their exps vanish, are recomputed with the max shift. Every
+    case matches softmax, without a floating-point warning."""
+    import warnings
+
+    big = 1000.0 if dtype == "float64" else 100.0  # exp(big) overflows in each dtype
+    huge = 3 * big + 300.0  # huge / 3 - big: exp(-that) underflows to 0 in each dtype
+    t = lambda a: minigrad.tensor(np.array(a), dtype=dtype)  # noqa: E731
+    k = t([[[1.0, 0.0], [0.0, 0.0], [-1.0, 0.0]]])
+    k_flat = t([[[1.0, 0.0], [0.0, 0.0], [0.0, 0.0]]])
+    first_masked = minigrad.tensor(np.array([True, False, False]))
+    cases = [  # q, k, mask, how many kernel calls fall back to the max
+        (t([[[0.5, 1.0], [-2.0, 0.3]]]), k, None, 0),
+        (t([[[big, 0.0], [0.5, 0.0]]]), k, None, 1),  # scores big, 0, -big: exp(big - 0) overflows
+        (t([[[huge, 0.0], [0.5, 0.0]]]), k_flat, first_masked, 1),  # mean huge/3, allowed scores 0
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for q, keys, mask, fallbacks in cases:
+            max_calls.clear()
+            w = F.attention_weights(q, keys, mask=mask, scale=1.0).numpy()
+            scores = q.numpy() @ keys.numpy().swapaxes(-1, -2)
+            ref = _softmax_reference(scores, None if mask is None else mask.numpy())
+            assert np.isfinite(w).all()
+            np.testing.assert_allclose(w, ref, rtol=1e-6, atol=1e-30)
+            assert len(max_calls) == fallbacks, (q.numpy(), mask)
+    assert w[0, 0].tolist() == [0.0, 0.5, 0.5]
+
+
 # ---- second order ----------------------------------------------------------------------------------
 GRADGRAD = {
     "add_broadcast": (lambda a, b: a + b, [S((2, 3)), S((3,))]),

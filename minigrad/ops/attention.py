@@ -42,6 +42,26 @@ class AttentionWeights(Function):
         def weights(q, k, mask, w):  # W = softmax(q k^T * scale + mask), written into w
             xp.matmul(q, k.swapaxes(-1, -2), out=w)
             w *= scale
+            # softmax(s) = exp(s - c) / sum(exp(s - c)) for any c per row. The textbook c is
+            # the row max (no exp can overflow), but a max along short rows is NumPy's
+            # slowest reduction; the mean of the unmasked scores is a fast sum and almost
+            # always safe. If some row's sum overflowed or vanished, redo with the max.
+            with backend.quiet_overflow():
+                c = backend.row_sum(w)
+                c *= 1.0 / w.shape[-1]
+                if mask is not None:
+                    w += mask
+                w -= c
+                xp.exp(w, out=w)
+                total = backend.row_sum(w)
+            if not bool(xp.isfinite(total).all() and (total > 0).all()):
+                max_shifted(q, k, mask, w)
+                return
+            w /= total
+
+        def max_shifted(q, k, mask, w):  # the same with c = row max; rows with every key masked get 0
+            xp.matmul(q, k.swapaxes(-1, -2), out=w)
+            w *= scale
             if mask is not None:
                 w += mask
             m = backend.row_max(w)
