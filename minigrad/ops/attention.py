@@ -44,8 +44,8 @@ class AttentionWeights(Function):
             w *= scale
             # softmax(s) = exp(s - c) / sum(exp(s - c)) for any c per row. The textbook c is
             # the row max (no exp can overflow), but a max along short rows is NumPy's
-            # slowest reduction; the mean of the unmasked scores is a fast sum and almost
-            # always safe. If some row's sum overflowed or vanished, redo with the max.
+            # slowest reduction; the mean of the scores before masking is a fast sum and
+            # almost always safe. If some row's sum overflowed or vanished, redo with the max.
             with backend.quiet_overflow():
                 c = backend.row_sum(w)
                 c *= 1.0 / w.shape[-1]
@@ -117,7 +117,6 @@ class AttentionWeights(Function):
             sum_to_array(dq, q.shape) if dq is not None else None,
             sum_to_array(dk, k.shape) if dk is not None else None,
         )
-
 
 
 def _grad_buffer(xp, x, shape):

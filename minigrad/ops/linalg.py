@@ -113,7 +113,6 @@ class Linear(Function):
         return gx, gw, (self.sum_rows(g2) if need[2] else None)
 
 
-
 class LinearReLU(Linear):
     """out = max(x @ W^T + b, 0): a Linear and the ReLU after it, as one node.
 
