@@ -240,15 +240,6 @@ class Function:
         See ``minigrad.parallel`` for the rules a kernel follows."""
         return B._BACKENDS[self.device].run_rows(kernel, rows, work)
 
-    def blocks(self, lo: int, hi: int, row_size: int) -> list[tuple[int, int]]:
-        """Rows ``[lo, hi)`` in cache-sized blocks on the CPU (``minigrad.parallel.cache_blocks``);
-        one block on a GPU, where every kernel launch costs and the device has no such cache."""
-        if B._BACKENDS[self.device].threaded:
-            from .parallel import cache_blocks
-
-            return cache_blocks(lo, hi, row_size)
-        return [(lo, hi)]
-
     def sum_rows(self, a: Any) -> Any:
         """``a.sum(axis=0)`` for a 2-D array, the backend's fastest way (a BLAS product on the CPU)."""
         return self.backend.col_sum(a)

@@ -39,7 +39,6 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 MIN_WORK_PER_THREAD = 1 << 18  # array elements; below this a slice is not worth a thread
-CACHE_BLOCK = 1 << 17  # array elements (512 KiB of float32): a block that stays in a core's L2 cache
 
 # OpenBLAS reads this when NumPy loads it: idle BLAS threads spin 2**16 cycles (~25 us), then sleep.
 OPENBLAS_SPIN_SETTING = ("OPENBLAS_THREAD_TIMEOUT", "16")
@@ -129,17 +128,6 @@ def run_rows(kernel: Callable[[int, int], Any], rows: int, work: int) -> list[An
     finally:
         wait(futures)  # every slice has finished before anything is reused, even after an error
     return [first, *[f.result() for f in futures]]
-
-
-def cache_blocks(lo: int, hi: int, row_size: int) -> list[tuple[int, int]]:
-    """Split rows ``[lo, hi)`` into blocks of about ``CACHE_BLOCK`` elements (rows of ``row_size``).
-
-    A kernel that makes several passes over its rows (add a bias, then clamp) runs them
-    block by block, so the second pass finds the block still in cache instead of
-    fetching the whole slice from memory again.
-    """
-    step = max(1, CACHE_BLOCK // max(1, row_size))
-    return [(a, min(hi, a + step)) for a in range(lo, hi, step)] or [(lo, hi)]
 
 
 def add_partials(parts: list[Any]) -> Any:

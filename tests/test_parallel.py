@@ -56,10 +56,8 @@ def num_threads(n: int):
 
 @pytest.fixture
 def forced(monkeypatch):
-    """Threads for every call with at least 1 element of work per thread; 3 threads; kernels
-    that walk cache blocks walk blocks of a row or two."""
+    """Threads for every call with at least 1 element of work per thread; 3 threads."""
     monkeypatch.setattr(parallel, "MIN_WORK_PER_THREAD", 1)
-    monkeypatch.setattr(parallel, "CACHE_BLOCK", 8)
     with num_threads(3):
         yield
 
@@ -100,18 +98,6 @@ def _compare_with_serial(fn, specs):
 
 
 # ---- slices and run_rows ----------------------------------------------------------------------
-@pytest.mark.parametrize("block", [1, 5, 8, 100])
-def test_cache_blocks_cover_a_slice_in_order(block, monkeypatch):
-    monkeypatch.setattr(parallel, "CACHE_BLOCK", block)
-    for lo, hi, row_size in [(0, 10, 4), (3, 11, 1), (5, 6, 50), (2, 2, 3), (0, 7, 0)]:
-        parts = parallel.cache_blocks(lo, hi, row_size)
-        assert parts[0][0] == lo and parts[-1][1] == hi
-        assert all(a < b for a, b in parts) or (lo == hi and parts == [(lo, hi)])
-        assert all(prev[1] == nxt[0] for prev, nxt in zip(parts, parts[1:]))
-        rows = max(1, block // max(1, row_size))  # rows per block: at least one
-        assert all(b - a <= rows for a, b in parts) and len(parts) == max(1, -(-(hi - lo) // rows))
-
-
 @pytest.mark.parametrize("threads", [1, 2, 3, 4, 7])
 def test_slices_cover_rows_contiguously(threads, monkeypatch):
     monkeypatch.setattr(parallel, "MIN_WORK_PER_THREAD", 10)
