@@ -409,8 +409,8 @@ def _proc_status_kib(field: str) -> int | None:
             for line in f:
                 if line.startswith(field + ":"):
                     return int(line.split()[1])
-    except OSError:
-        pass
+    except OSError:  # no /proc (not Linux): the caller reports the figure as unavailable
+        return None
     return None
 
 

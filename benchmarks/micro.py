@@ -82,13 +82,13 @@ class OpBench:
         return out.detach(), [t.grad for t in self.th_leaves]
 
     def mg_forward(self, *leaves: Any, **consts: Any) -> Any:  # pragma: no cover - defined per op
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define mg_forward")
 
     def th_forward(self, *leaves: Any, **consts: Any) -> Any:  # pragma: no cover
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define th_forward")
 
     def floor(self) -> tuple[np.ndarray, list[np.ndarray]]:  # pragma: no cover
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define floor")
 
 
 class MatMul(OpBench):

@@ -140,7 +140,7 @@ class Task:
     # ---- examples --------------------------------------------------------------------
     def generate(self, rng: random.Random) -> Example:
         """One raw example (content tokens, no ``<cls>``) from the whole input space."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define generate")
 
     def split_of(self, ids: Sequence[int]) -> str:
         """The split ("train" or "valid") that the input sequence ``ids`` belongs to."""
@@ -324,7 +324,7 @@ class _DigitTask(Task):
         return [d + 1 for d in digits], self.label(digits)
 
     def label(self, digits: list[int]) -> list[int]:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define label")
 
 
 @register_task

@@ -39,9 +39,12 @@ class AttentionWeights(Function):
         batch = F.broadcast_shapes(self.op_name, q.shape[:-2], k.shape[:-2])
         w = xp.empty(batch + (q.shape[-2], k.shape[-2]), dtype=q.dtype)  # the shape of q @ k^T
 
-        def weights(q, k, mask, w):  # W = softmax(q k^T * scale + mask), written into w
+        def scores(q, k, w):  # S = q k^T * scale, written into w
             xp.matmul(q, k.swapaxes(-1, -2), out=w)
             w *= scale
+
+        def weights(q, k, mask, w):  # W = softmax(S + mask), written into w
+            scores(q, k, w)
             # softmax(s) = exp(s - c) / sum(exp(s - c)) for any c per row. The textbook c is
             # the row max (no exp can overflow), but a max along short rows is NumPy's
             # slowest reduction; the mean of the scores before masking is a fast sum and
@@ -60,8 +63,7 @@ class AttentionWeights(Function):
             w /= total
 
         def max_shifted(q, k, mask, w):  # the same with c = row max; rows with every key masked get 0
-            xp.matmul(q, k.swapaxes(-1, -2), out=w)
-            w *= scale
+            scores(q, k, w)
             if mask is not None:
                 w += mask
             m = backend.row_max(w)

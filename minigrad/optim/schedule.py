@@ -54,7 +54,7 @@ class LRSchedule:
 
     def lr_at(self, step: int, base_lr: float | None = None) -> float:
         """The learning rate of optimizer step ``step`` (1-based) for a group with ``base_lr``."""
-        raise NotImplementedError  # pragma: no cover
+        raise NotImplementedError(f"{type(self).__name__} must define lr_at")  # pragma: no cover
 
     @property
     def current_step(self) -> int:
