@@ -6,8 +6,9 @@ to 3 (odd, so slices are uneven), and restores both afterwards. Under it this fi
 
 * ``slices``/``run_rows``: contiguous, non-empty slices covering every row, as many as
   threads, rows and work allow; results in slice order; nested calls run serially without
-  deadlock; a worker's exception reaches the caller; the thread count can be changed and
-  bad counts are rejected;
+  deadlock; a worker's exception reaches the caller; the thread count can be changed (the
+  old workers stop) and bad counts are rejected; two callers at once both get their own
+  results; a forked child starts its own workers;
 * every op of tests/test_backend_independence.py (values and input gradients), plus
   larger shapes that certainly split (ReLU, Add, LayerNorm, attention weights, batched
   matmul, Linear; also under gradcheck), match a one-thread run to 1e-12;
@@ -25,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -202,6 +204,58 @@ def test_worker_exception_waits_for_every_slice(forced):
     with pytest.raises(RuntimeError, match="boom"):
         parallel.run_rows(kernel, 9, BIG)
     assert finished == [6], "run_rows returned while a slice was still writing its rows"
+
+
+def _helper_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("minigrad-")]
+
+
+def test_changing_the_count_stops_the_old_workers(monkeypatch):
+    monkeypatch.setattr(parallel, "MIN_WORK_PER_THREAD", 1)
+    with num_threads(4):
+        parallel.run_rows(lambda lo, hi: lo, 8, BIG)
+        assert len(_helper_threads()) == 3
+        minigrad.set_num_threads(2)
+        assert _helper_threads() == []  # stopped and gone, not left waiting forever
+        parallel.run_rows(lambda lo, hi: lo, 8, BIG)
+        assert len(_helper_threads()) == 1
+
+
+def test_two_callers_at_once_get_their_own_results(forced):
+    """While one thread's call uses the workers, another's runs its slices itself."""
+    errors = []
+
+    def caller(tag: int) -> None:
+        try:
+            for _ in range(200):
+                out = parallel.run_rows(lambda lo, hi: (tag, lo, hi), 9, BIG)
+                assert out == [(tag, 0, 3), (tag, 3, 6), (tag, 6, 9)]
+        except BaseException as e:  # reported to the test thread below
+            errors.append(e)
+
+    threads = [threading.Thread(target=caller, args=(tag,)) for tag in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert not any(t.is_alive() for t in threads), "concurrent run_rows calls deadlocked"
+    assert not errors, errors
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is not available on this platform")
+def test_a_forked_child_starts_its_own_workers(forced):
+    parallel.run_rows(lambda lo, hi: lo, 9, BIG)  # the parent's workers exist
+    with warnings.catch_warnings():  # Python 3.12+ warns that forking a threaded process is risky
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # the child: its copy of the parent's workers has no threads behind it
+        import signal
+
+        signal.alarm(20)  # a deadlock kills the child instead of hanging the test
+        ok = parallel.run_rows(lambda lo, hi: lo, 9, BIG) == [0, 3, 6]
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
 
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, True, "3", None])
