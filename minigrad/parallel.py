@@ -17,7 +17,8 @@ Rules a kernel follows, so the result is the same for any number of threads:
 
 Threads are used only when a call has enough work (``work`` elements, at least
 ``MIN_WORK_PER_THREAD`` per thread): for small arrays handing a slice to another thread
-costs more than it saves.
+costs more than it saves (a hand-off wakes a sleeping thread and waits to be woken: 40-80
+us on the 2-core test machine, ``benchmarks/thread_handoff.py``).
 
 The thread count defaults to the CPUs this process may use; ``MINIGRAD_NUM_THREADS`` or
 :func:`set_num_threads` change it (1 turns the threads off). It does not change NumPy's
