@@ -13,9 +13,11 @@ framework's own shapes, in step order, and times them next to the full steps:
   d_model columns each), with NumPy;
 * ``torch products``: ``torch.nn.TransformerEncoderLayer``'s products (q, k and v are one
   product of 3 * d_model columns: PyTorch packs them), with torch;
+* ``numpy products, packed``: PyTorch's shapes with NumPy (what packing q, k and v
+  would give minigrad's products);
 * the two full steps, as in ``encoder_step.py``.
 
-All four alternate round by round (``bench_utils.time_interleaved``). It prints each
+All five alternate round by round (``bench_utils.time_interleaved``). It prints each
 one's median, the ratio of the products alone, the time each step spends outside them
 ("the rest": step minus products), and the step ratio minigrad would have if its
 products ran at PyTorch's speed. The replays run back to back on warm arrays, so they
@@ -101,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         return rng.standard_normal(shape, dtype=np.float32)
 
     np_products, np_flops = replay(linear_shapes(cfg, packed_qkv=False), np.matmul, make)
+    np_packed, _ = replay(linear_shapes(cfg, packed_qkv=True), np.matmul, make)
     torch_products, torch_flops = replay(
         linear_shapes(cfg, packed_qkv=True), torch.matmul, lambda shape: torch.from_numpy(make(shape))
     )
@@ -109,18 +112,20 @@ def main(argv: list[str] | None = None) -> int:
         "pytorch step": lambda: bu.torch_step(torch, *th),
         "numpy products": np_products,
         "torch products": torch_products,
+        "numpy products, packed": np_packed,
     }
     settle = bu.settle_seconds(threads, args.settle_ms)
-    print(f"timing {repeats} rounds after {args.warmup} warmup, the four alternating")
+    print(f"timing {repeats} rounds after {args.warmup} warmup, the five alternating")
     times, _ = bu.time_interleaved(fns, repeats, args.warmup, settle=settle)
     ms = {name: bu.median(ts) * 1e3 for name, ts in times.items()}
 
     print()
-    print(f"{'':<16} {'median ms':>10} {'GFLOP/s':>8}")
-    for name, flops in (("minigrad step", None), ("pytorch step", None), ("numpy products", np_flops),
-                        ("torch products", torch_flops)):
+    print(f"{'':<22} {'median ms':>10} {'GFLOP/s':>8}")
+    rows = (("minigrad step", None), ("pytorch step", None), ("numpy products", np_flops),
+            ("torch products", torch_flops), ("numpy products, packed", np_flops))
+    for name, flops in rows:
         rate = f"{flops / ms[name] / 1e6:8.1f}" if flops else f"{'':>8}"
-        print(f"{name:<16} {ms[name]:>10.2f} {rate}")
+        print(f"{name:<22} {ms[name]:>10.2f} {rate}")
     rest_mg = ms["minigrad step"] - ms["numpy products"]
     rest_th = ms["pytorch step"] - ms["torch products"]
     step_ratio = ms["minigrad step"] / ms["pytorch step"]
@@ -132,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"products' share of the step:               minigrad {ms['numpy products'] / ms['minigrad step']:.0%}, "
           f"pytorch {ms['torch products'] / ms['pytorch step']:.0%}")
     print(f"step ratio with torch's products instead:  {(rest_mg + ms['torch products']) / ms['pytorch step']:.2f}x")
+    print(f"numpy products, packed/unpacked:           {ms['numpy products, packed'] / ms['numpy products']:.2f}x")
     return 0
 
 
