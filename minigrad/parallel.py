@@ -102,8 +102,9 @@ class _Worker:
     def wait(self) -> tuple[Any, BaseException | None]:
         """Block until the job has finished; its result and the exception it raised (or None)."""
         self._done.acquire()
-        self._job = None
-        return self._result, self._error
+        done = self._result, self._error
+        self._job = self._result = self._error = None  # hold no arrays (or tracebacks) between jobs
+        return done
 
     def stop(self) -> None:
         self._job = None
