@@ -7,22 +7,26 @@ Prints, for ``--steps`` training steps (after ``--warmup`` untimed ones):
 1. the step time without any instrumentation (median), split into phases: zero_grad,
    forward (model + loss), backward, optimizer;
 2. cProfile's top ``--top`` functions sorted by own time (tottime) and by cumulative time;
-3. a per-op breakdown, measured by wrapping every ``Function`` subclass's ``forward`` and
-   ``backward`` and ``Function.apply`` with timers (a monkeypatch in this process only):
+3. a per-op breakdown, measured by wrapping every ``Function`` subclass's ``forward``,
+   ``backward`` and ``backward_array`` and ``Function.apply`` with timers (a monkeypatch
+   in this process only):
 
    * fwd ms: time inside the op's ``forward`` during the forward pass (array work);
    * apply ms: the rest of ``Function.apply`` for that op (device/dtype checks, node
      creation, the output Tensor: per-op Python overhead);
-   * bwd ms: the op's ``backward``, inclusive (its formula runs other ops through
-     ``Function.apply``; the "in backward" column shows the array work of those);
+   * bwd ms: the op's backward. A plain ``backward()`` runs ``backward_array`` (array
+     work on raw arrays) where the op has one; ``backward`` (the Tensor formula, which
+     runs other ops through ``Function.apply``: the "in backward" columns) runs for ops
+     without one and whenever ``create_graph=True``;
    * what the forward pass spends outside ``Function.apply`` (modules, ``functional``
      argument checks, Tensor methods) and the engine outside the ops' backward (graph
      walk, gradient accumulation) is printed per phase.
 
    The timers add about a microsecond per call, so the breakdown's total is a little
    above the uninstrumented step.
-4. Python overhead per op: (step time - time inside op ``forward`` bodies, in both
-   passes) / number of ops applied, with the node count per step.
+4. Python overhead per op: (step time - time inside the ops' array work: ``forward``
+   bodies, ``backward_array`` bodies and the ops backward formulas apply) / number of ops
+   applied, with the node count per step.
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ def all_subclasses(cls: type) -> list[type]:
 
 
 class OpTimer:
-    """Wraps Function.apply and every subclass's forward/backward with perf_counter timers.
+    """Wraps Function.apply and every subclass's forward/backward/backward_array with perf_counter timers.
 
     Totals are kept per (op name, kind) where kind is "fwd" (forward during the forward
     pass), "apply" (apply minus forward, forward pass), "bwd" (backward, inclusive),
@@ -63,6 +67,7 @@ class OpTimer:
         self.calls: dict[tuple[str, str], int] = defaultdict(int)
         self.backward_depth = 0  # > 0 while some node's backward runs
         self.active_forward: set[int] = set()  # objects whose forward is running (super() calls nest)
+        self.active_backward: set[int] = set()  # the same for backward and backward_array
         self.saved: list[tuple[type, str, Any]] = []
         self.last_forward = 0.0
 
@@ -92,15 +97,19 @@ class OpTimer:
 
             return forward
 
-        def wrap_backward(fn: Callable) -> Callable:
+        def wrap_backward(fn: Callable, kind: str) -> Callable:  # backward ("bwd") or backward_array ("bwd_array")
             def backward(self: Any, g: Any) -> Any:
+                if id(self) in timer.active_backward:  # a subclass's backward calling super()'s
+                    return fn(self, g)
+                timer.active_backward.add(id(self))
                 timer.backward_depth += 1
                 t0 = time.perf_counter()
                 try:
                     return fn(self, g)
                 finally:
-                    timer.add(type(self).__name__, "bwd", time.perf_counter() - t0)
+                    timer.add(type(self).__name__, kind, time.perf_counter() - t0)
                     timer.backward_depth -= 1
+                    timer.active_backward.discard(id(self))
 
             return backward
 
@@ -118,10 +127,14 @@ class OpTimer:
         self.saved.append((Function, "apply", Function.__dict__["apply"]))
         Function.apply = classmethod(apply)
         for cls in all_subclasses(Function):
-            for name, wrapper in (("forward", wrap_forward), ("backward", wrap_backward)):
-                if name in cls.__dict__:
+            for name, wrap in (
+                ("forward", wrap_forward),
+                ("backward", lambda fn: wrap_backward(fn, "bwd")),
+                ("backward_array", lambda fn: wrap_backward(fn, "bwd_array")),
+            ):
+                if cls.__dict__.get(name) is not None:
                     self.saved.append((cls, name, cls.__dict__[name]))
-                    setattr(cls, name, wrapper(cls.__dict__[name]))
+                    setattr(cls, name, wrap(cls.__dict__[name]))
 
     def uninstall(self) -> None:
         for cls, name, value in reversed(self.saved):
@@ -204,7 +217,7 @@ def op_breakdown(model: Any, opt: Any, inputs: Any, steps: int, step_ms: float) 
 
     rows = []
     for op in ops:
-        own = tot(op, "fwd") + tot(op, "apply") + tot(op, "bwd")
+        own = tot(op, "fwd") + tot(op, "apply") + tot(op, "bwd") + tot(op, "bwd_array")
         rows.append((own, op))
     rows.sort(reverse=True)
     print(f"\nper-op breakdown, ms per step (mean of {steps} instrumented steps; uninstrumented step {step_ms:.2f} ms)")
@@ -214,13 +227,15 @@ def op_breakdown(model: Any, opt: Any, inputs: Any, steps: int, step_ms: float) 
     )
     for own, op in rows:
         print(
-            f"{op:<18} {n(op, 'fwd'):>6.0f} {tot(op, 'fwd'):>9.3f} {tot(op, 'apply'):>9.3f} {tot(op, 'bwd'):>9.3f}"
+            f"{op:<18} {n(op, 'fwd'):>6.0f} {tot(op, 'fwd'):>9.3f} {tot(op, 'apply'):>9.3f} "
+            f"{tot(op, 'bwd') + tot(op, 'bwd_array'):>9.3f}"
             f" {own:>9.3f} {100 * own / step_ms:>5.1f}% | {n(op, 'fwd_in_bwd'):>13.0f} "
             f"{tot(op, 'fwd_in_bwd'):>8.3f} {tot(op, 'apply_in_bwd'):>8.3f}"
         )
     fwd_forward = sum(tot(op, "fwd") for op in ops)
     fwd_apply = sum(tot(op, "apply") for op in ops)
     bwd_nodes = sum(tot(op, "bwd") for op in ops)
+    bwd_fast = sum(tot(op, "bwd_array") for op in ops)
     bwd_arrays = sum(tot(op, "fwd_in_bwd") for op in ops)
     bwd_apply = sum(tot(op, "apply_in_bwd") for op in ops)
     nodes = sum(n(op, "fwd") for op in ops)
@@ -232,12 +247,13 @@ def op_breakdown(model: Any, opt: Any, inputs: Any, steps: int, step_ms: float) 
         f"{forward_ms - fwd_forward - fwd_apply:.2f}"
     )
     print(
-        f"backward pass {backward_ms:.2f} ms: ops' backward {bwd_nodes:.2f} (of which array work in the ops they "
-        f"apply {bwd_arrays:.2f}, apply bookkeeping {bwd_apply:.2f}, formula Python "
-        f"{bwd_nodes - bwd_arrays - bwd_apply:.2f}), engine outside backward {backward_ms - bwd_nodes:.2f}"
+        f"backward pass {backward_ms:.2f} ms: ops' backward_array bodies (array work) {bwd_fast:.2f}, ops' backward "
+        f"formulas {bwd_nodes:.2f} (of which array work in the ops they apply {bwd_arrays:.2f}, apply bookkeeping "
+        f"{bwd_apply:.2f}, formula Python {bwd_nodes - bwd_arrays - bwd_apply:.2f}), engine outside the ops "
+        f"{backward_ms - bwd_nodes - bwd_fast:.2f}"
     )
     print(f"optimizer {opt_ms:.2f} ms; ops applied per step: {nodes:.0f} in forward, {applies_in_bwd:.0f} in backward")
-    return {"array_ms": fwd_forward + bwd_arrays, "nodes": nodes, "applies": nodes + applies_in_bwd}
+    return {"array_ms": fwd_forward + bwd_arrays + bwd_fast, "nodes": nodes, "applies": nodes + applies_in_bwd}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -273,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     totals = op_breakdown(model, opt, inputs, steps, step_ms)
     overhead = step_ms - totals["array_ms"]
     print(
-        f"\noutside op forward bodies: step {step_ms:.2f} ms - {totals['array_ms']:.2f} ms = {overhead:.2f} ms "
+        f"\noutside the ops' array work: step {step_ms:.2f} ms - {totals['array_ms']:.2f} ms = {overhead:.2f} ms "
         f"({100 * overhead / step_ms:.0f}% of the step) over {totals['applies']:.0f} op applications "
         f"= {1e3 * overhead / max(totals['applies'], 1):.1f} us per op applied.\n"
         "That is graph bookkeeping and the Python of modules, functional checks, backward formulas and the engine,\n"
