@@ -18,7 +18,10 @@ Rules a kernel follows, so the result is the same for any number of threads:
 Threads are used only when a call has enough work (``work`` elements, at least
 ``MIN_WORK_PER_THREAD`` per thread): for small arrays handing a slice to another thread
 costs more than it saves (a hand-off wakes a sleeping thread and waits to be woken: 40-80
-us on the 2-core test machine, ``benchmarks/thread_handoff.py``).
+us on the 2-core test machine, ``benchmarks/thread_handoff.py``). 2**19 elements came out
+best there in whole training steps with 2 threads (``benchmarks/ab_threshold.py``):
+against 2**18, small 0.964x-0.977x and medium 0.983x-1.008x in four runs each; 2**15 to
+2**17 were no faster, 2**20 no better.
 
 The thread count defaults to the CPUs this process may use; ``MINIGRAD_NUM_THREADS`` or
 :func:`set_num_threads` change it (1 turns the threads off). It does not change NumPy's
@@ -38,7 +41,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-MIN_WORK_PER_THREAD = 1 << 18  # array elements; below this a slice is not worth a thread
+MIN_WORK_PER_THREAD = 1 << 19  # array elements; below this a slice is not worth a thread (see below)
 
 # OpenBLAS reads this when NumPy loads it: idle BLAS threads spin 2**16 cycles (~25 us), then sleep.
 OPENBLAS_SPIN_SETTING = ("OPENBLAS_THREAD_TIMEOUT", "16")
