@@ -66,19 +66,23 @@ def _default_threads() -> int:
 class _Worker:
     """A helper thread that runs one slice when told to, then waits for the next.
 
-    Two locks serve as signals: the caller releases ``_go`` to start a job, the worker
-    releases ``_done`` when it has finished. That costs one thread wake-up each way and
-    little else: on the 2-core test machine a hand-off costs 40-80 us, against 85-140 us
+    Two semaphores serve as signals: the caller releases ``_go`` to start a job, the
+    worker releases ``_done`` when it has finished. That costs one thread wake-up each way
+    and little else: on the 2-core test machine a hand-off costs 40-80 us, against 85-140 us
     through a ``ThreadPoolExecutor`` (queue, Future, wait), which made a medium training
     step with 2 threads 6% slower (``benchmarks/thread_handoff.py``).
+
+    Every job has a number, so a caller interrupted while it waits (Ctrl-C) leaves nothing
+    inconsistent behind: the next caller's ``wait`` skips the finished signal of a job
+    nobody waited for, and the worker skips the start signal of a job that was replaced
+    before it got to run.
     """
 
     def __init__(self, name: str) -> None:
-        self._go = threading.Lock()
-        self._go.acquire()
-        self._done = threading.Lock()
-        self._done.acquire()
-        self._job: tuple[Callable[[int, int], Any], int, int] | None = None
+        self._go = threading.Semaphore(0)
+        self._done = threading.Semaphore(0)
+        self._job: tuple[int, Callable[[int, int], Any] | None, int, int] = (0, None, 0, 0)
+        self._finished = 0  # number of the last job the worker ran
         self._result: Any = None
         self._error: BaseException | None = None
         threading.Thread(target=self._loop, name=name, daemon=True).start()
@@ -87,32 +91,37 @@ class _Worker:
         _inside.active = True  # run_rows called from a slice runs serially in this thread
         while True:
             self._go.acquire()
-            job = self._job
-            if job is None:  # told to stop
-                self._done.release()
-                return
-            kernel, lo, hi = job
-            try:
-                self._result = kernel(lo, hi)
-            except BaseException as exc:  # handed to the caller by wait()
-                self._error = exc
+            number, kernel, lo, hi = self._job
+            if number == self._finished:  # the start signal of a job that was replaced: already done
+                continue
+            result = error = None
+            if kernel is not None:
+                try:
+                    result = kernel(lo, hi)
+                except BaseException as exc:  # handed to the caller by wait()
+                    error = exc
+            self._result, self._error, self._finished = result, error, number
             self._done.release()
+            if kernel is None:  # told to stop
+                return
 
-    def start(self, kernel: Callable[[int, int], Any], lo: int, hi: int) -> None:
-        self._job, self._result, self._error = (kernel, lo, hi), None, None
+    def start(self, kernel: Callable[[int, int], Any] | None, lo: int = 0, hi: int = 0) -> int:
+        """Hand the worker ``kernel(lo, hi)`` (None: stop); returns the job's number for wait()."""
+        number = self._job[0] + 1
+        self._job = (number, kernel, lo, hi)
         self._go.release()
+        return number
 
-    def wait(self) -> tuple[Any, BaseException | None]:
-        """Block until the job has finished; its result and the exception it raised (or None)."""
-        self._done.acquire()
+    def wait(self, number: int) -> tuple[Any, BaseException | None]:
+        """Block until job ``number`` has finished; its result and the exception it raised (or None)."""
+        while self._finished != number:
+            self._done.acquire()
         done = self._result, self._error
-        self._job = self._result = self._error = None  # hold no arrays (or tracebacks) between jobs
+        self._result = self._error = None  # hold no arrays (or tracebacks) between jobs
         return done
 
     def stop(self) -> None:
-        self._job = None
-        self._go.release()
-        self._done.acquire()
+        self.wait(self.start(None))
 
 
 _state: dict[str, Any] = {"threads": _default_threads(), "workers": None}
@@ -193,13 +202,11 @@ def run_rows(kernel: Callable[[int, int], Any], rows: int, work: int) -> list[An
     if not _pool_lock.acquire(blocking=False):
         return [_run_slice(kernel, lo, hi) for lo, hi in parts]
     try:
-        helpers = _workers()[: len(parts) - 1]
-        for worker, (lo, hi) in zip(helpers, parts[1:]):
-            worker.start(kernel, lo, hi)
+        jobs = [(worker, worker.start(kernel, lo, hi)) for worker, (lo, hi) in zip(_workers(), parts[1:])]
         try:
             first = _run_slice(kernel, *parts[0])
         finally:
-            done = [worker.wait() for worker in helpers]  # every slice has finished, even after an error
+            done = [worker.wait(number) for worker, number in jobs]  # every slice has finished, even after an error
     finally:
         _pool_lock.release()
     for _, error in done:

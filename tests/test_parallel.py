@@ -8,7 +8,8 @@ to 3 (odd, so slices are uneven), and restores both afterwards. Under it this fi
   threads, rows and work allow; results in slice order; nested calls run serially without
   deadlock; a worker's exception reaches the caller; the thread count can be changed (the
   old workers stop) and bad counts are rejected; two callers at once both get their own
-  results; a forked child starts its own workers;
+  results; a forked child starts its own workers; an interrupt (Ctrl-C) while a call waits
+  leaves the workers usable;
 * every op of tests/test_backend_independence.py (values and input gradients), plus
   larger shapes that certainly split (ReLU, Add, LayerNorm, attention weights, batched
   matmul, Linear; also under gradcheck), match a one-thread run to 1e-12;
@@ -22,6 +23,7 @@ to 3 (odd, so slices are uneven), and restores both afterwards. Under it this fi
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -240,6 +242,49 @@ def test_two_callers_at_once_get_their_own_results(forced):
         t.join(timeout=30)
     assert not any(t.is_alive() for t in threads), "concurrent run_rows calls deadlocked"
     assert not errors, errors
+
+
+INTERRUPTED_CALL = """
+import signal, time
+import minigrad
+from minigrad import parallel
+
+parallel.MIN_WORK_PER_THREAD = 1
+minigrad.set_num_threads(3)
+
+
+def slow(lo, hi):
+    if lo:
+        time.sleep(0.3)  # the workers' slices are still running when the interrupt comes
+    return lo
+
+
+def interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+signal.signal(signal.SIGALRM, interrupt)
+signal.setitimer(signal.ITIMER_REAL, 0.05)
+try:
+    parallel.run_rows(slow, 9, 10**12)
+except KeyboardInterrupt:
+    pass
+else:
+    raise AssertionError("the interrupt did not reach the caller")
+for i in range(30):  # the first calls meet workers still busy with the interrupted call
+    out = parallel.run_rows(lambda lo, hi, i=i: (i, lo, hi), 9, 10**12)
+    assert out == [(i, 0, 3), (i, 3, 6), (i, 6, 9)], out
+minigrad.set_num_threads(2)  # stopping the workers works after an interrupt too
+assert parallel.run_rows(lambda lo, hi: lo, 9, 10**12) == [0, 4]
+print("ok")
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="signal.setitimer is not available on this platform")
+def test_an_interrupted_call_leaves_the_workers_usable():
+    """Ctrl-C while run_rows waits for a worker: later calls still get their own results.
+    (In a subprocess, so that a deadlock fails the test after a timeout instead of hanging it.)"""
+    assert _python(INTERRUPTED_CALL) == "ok"
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is not available on this platform")
