@@ -17,7 +17,7 @@ Rules a kernel follows, so the result is the same for any number of threads:
 
 Threads are used only when a call has enough work (``work`` elements, at least
 ``MIN_WORK_PER_THREAD`` per thread): for small arrays handing a slice to another thread
-costs more than it saves (a hand-off wakes a sleeping thread and waits to be woken: 40-80
+costs more than it saves (a hand-off wakes a sleeping thread and waits to be woken: 35-80
 us on the 2-core test machine, ``benchmarks/thread_handoff.py``). 2**19 elements came out
 best there in whole training steps with 2 threads (``benchmarks/ab_threshold.py``):
 against 2**18, small 0.964x-0.977x and medium 0.983x-1.008x in four runs each; 2**15 to
@@ -66,11 +66,13 @@ def _default_threads() -> int:
 class _Worker:
     """A helper thread that runs one slice when told to, then waits for the next.
 
-    Two semaphores serve as signals: the caller releases ``_go`` to start a job, the
-    worker releases ``_done`` when it has finished. That costs one thread wake-up each way
-    and little else: on the 2-core test machine a hand-off costs 40-80 us, against 85-140 us
-    through a ``ThreadPoolExecutor`` (queue, Future, wait), which made a medium training
-    step with 2 threads 6% slower (``benchmarks/thread_handoff.py``).
+    Two locks serve as signals (a released lock is a signal not yet taken; ``_signal``):
+    the caller signals ``_go`` to start a job, the worker signals ``_done`` when it has
+    finished. That costs one thread wake-up each way and little else: on the 2-core test
+    machine a hand-off costs 35-80 us, against 70-140 us through a ``ThreadPoolExecutor``
+    (queue, Future, wait; ``benchmarks/thread_handoff.py``). In whole training steps with 2
+    threads the medium model ran 4-6% faster than with the executor, the small one (few
+    calls large enough to split) 1-4% slower.
 
     Every job has a number, so a caller interrupted while it waits (Ctrl-C) leaves nothing
     inconsistent behind: the next caller's ``wait`` skips the finished signal of a job
@@ -79,8 +81,10 @@ class _Worker:
     """
 
     def __init__(self, name: str) -> None:
-        self._go = threading.Semaphore(0)
-        self._done = threading.Semaphore(0)
+        self._go = threading.Lock()
+        self._go.acquire()
+        self._done = threading.Lock()
+        self._done.acquire()
         self._job: tuple[int, Callable[[int, int], Any] | None, int, int] = (0, None, 0, 0)
         self._finished = 0  # number of the last job the worker ran
         self._result: Any = None
@@ -101,7 +105,7 @@ class _Worker:
                 except BaseException as exc:  # handed to the caller by wait()
                     error = exc
             self._result, self._error, self._finished = result, error, number
-            self._done.release()
+            _signal(self._done)
             if kernel is None:  # told to stop
                 return
 
@@ -109,7 +113,7 @@ class _Worker:
         """Hand the worker ``kernel(lo, hi)`` (None: stop); returns the job's number for wait()."""
         number = self._job[0] + 1
         self._job = (number, kernel, lo, hi)
-        self._go.release()
+        _signal(self._go)
         return number
 
     def wait(self, number: int) -> tuple[Any, BaseException | None]:
@@ -122,6 +126,14 @@ class _Worker:
 
     def stop(self) -> None:
         self.wait(self.start(None))
+
+
+def _signal(lock: threading.Lock) -> None:
+    """Release ``lock`` unless it is released already (a signal nobody took yet: one is enough)."""
+    try:
+        lock.release()
+    except RuntimeError:
+        pass
 
 
 _state: dict[str, Any] = {"threads": _default_threads(), "workers": None}
