@@ -54,7 +54,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=float,
         default=None,
         help="pause before each timed step so the other framework's spinning threads sleep\n"
-        "(default 250 with more than one thread, else 0)",
+        "(default on the CPU: 250 with more than one thread, else 0; on CUDA: 0)",
     )
     p.add_argument("--no-torch", action="store_true", help="time minigrad only")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
@@ -238,7 +238,8 @@ def main(argv: list[str] | None = None) -> int:
             sync["pytorch"] = torch.cuda.synchronize
     counters = {"faults": bu.minor_faults, "sys_ms": bu.system_ms} if device == "cpu" else {}
     fwd_flops, step_flops = bu.matmul_flops(cfg)
-    settle = bu.settle_seconds(threads, args.settle_ms) if len(fns) > 1 else 0.0
+    # the pause lets spinning CPU threads sleep; a GPU step's threads are the GPU's own
+    settle = bu.settle_seconds(threads, args.settle_ms) if len(fns) > 1 and device == "cpu" else 0.0
     print(
         f"matmul FLOPs per step: {step_flops / 1e9:.3f} GFLOP (3 x forward {fwd_flops / 1e9:.3f}); "
         f"timing {repeats} steps each after {args.warmup} warmup, frameworks alternating"

@@ -4,14 +4,19 @@
 #   bash benchmarks/gpu_check.sh                 # venv in .venv-gpu (created if missing)
 #   VENV=/path/to/venv bash benchmarks/gpu_check.sh
 #   WITH_TORCH=1 bash benchmarks/gpu_check.sh    # also pip-install torch for the CUDA comparison
+#   CONFIGS="tiny small medium" bash benchmarks/gpu_check.sh   # step 4 for these configs (default: medium)
+#   NO_INSTALL=1 PYTHON=python3 bash benchmarks/gpu_check.sh
+#                                                # no venv, no pip: use a Python that already has
+#                                                # numpy, cupy, pytest (and torch), e.g. an offline GPU box
 #
 # Steps:
 #   1. create (or reuse) the virtualenv $VENV and `pip install -e '.[gpu,test]'` (CuPy for CUDA 12);
+#      with NO_INSTALL=1, run $PYTHON on this checkout (PYTHONPATH) instead;
 #   2. print the GPU (nvidia-smi) and check that CuPy sees it and minigrad.is_available("cuda");
 #   3. run tests/test_cupy.py (if present) and every other test module that mentions the
 #      "cuda" device, with -v (they skip themselves when no GPU is usable, so a run that
 #      only skips is reported as a failure here);
-#   4. run benchmarks/encoder_step.py --config medium --device cuda: minigrad on the GPU
+#   4. run benchmarks/encoder_step.py --config medium --device cuda (each of $CONFIGS): minigrad on the GPU
 #      (CuPy, synchronized after every step) and, when the venv's torch has CUDA, the same
 #      step in PyTorch on the GPU (torch.cuda.synchronize()); otherwise minigrad only.
 # Exit status: non-zero as soon as a step fails.
@@ -21,14 +26,22 @@ cd "$(dirname "$0")/.."
 VENV="${VENV:-.venv-gpu}"
 PYTHON="${PYTHON:-python3}"
 
-echo "== 1. virtualenv $VENV"
-if [ ! -x "$VENV/bin/python" ]; then
-    "$PYTHON" -m venv "$VENV"
-fi
-"$VENV/bin/python" -m pip install --upgrade pip >/dev/null
-"$VENV/bin/python" -m pip install -e '.[gpu,test]'
-if [ "${WITH_TORCH:-0}" = "1" ]; then
-    "$VENV/bin/python" -m pip install torch threadpoolctl psutil
+if [ "${NO_INSTALL:-0}" = "1" ]; then
+    echo "== 1. no install: $PYTHON on this checkout"
+    PY="$(command -v "$PYTHON")"
+    export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+    "$PY" -c "import sys, numpy, cupy, pytest; print(sys.version.split()[0], 'numpy', numpy.__version__)"
+else
+    echo "== 1. virtualenv $VENV"
+    if [ ! -x "$VENV/bin/python" ]; then
+        "$PYTHON" -m venv "$VENV"
+    fi
+    PY="$VENV/bin/python"
+    "$PY" -m pip install --upgrade pip >/dev/null
+    "$PY" -m pip install -e '.[gpu,test]'
+    if [ "${WITH_TORCH:-0}" = "1" ]; then
+        "$PY" -m pip install torch threadpoolctl psutil
+    fi
 fi
 
 echo "== 2. the GPU"
@@ -37,7 +50,7 @@ if command -v nvidia-smi >/dev/null; then
 else
     echo "nvidia-smi not found"
 fi
-"$VENV/bin/python" - <<'PY'
+"$PY" - <<'PY'
 import cupy
 import minigrad
 
@@ -63,20 +76,22 @@ if [ ${#tests[@]} -eq 0 ]; then
 else
     echo "modules: ${tests[*]}"
     # -rs lists the skipped tests with their reasons
-    "$VENV/bin/python" -m pytest "${tests[@]}" -v -rs -p no:cacheprovider | tee /tmp/gpu_check_pytest.txt
+    "$PY" -m pytest "${tests[@]}" -v -rs -p no:cacheprovider | tee /tmp/gpu_check_pytest.txt
     if grep -q -E "^=+ .*skipped" /tmp/gpu_check_pytest.txt && ! grep -q -E "[0-9]+ passed" /tmp/gpu_check_pytest.txt; then
         echo "every CUDA test was skipped: the GPU was not used" >&2
         exit 1
     fi
 fi
 
-echo "== 4. medium training step on the GPU"
+echo "== 4. training steps on the GPU: ${CONFIGS:-medium}"
 torch_flag=--no-torch
-if "$VENV/bin/python" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
+if "$PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
     torch_flag=
     echo "torch with CUDA found: comparing with PyTorch on the GPU"
 else
-    echo "no torch with CUDA in $VENV (WITH_TORCH=1 installs one): minigrad only"
+    echo "no torch with CUDA for $PY (WITH_TORCH=1 installs one): minigrad only"
 fi
-"$VENV/bin/python" benchmarks/encoder_step.py --config medium --device cuda $torch_flag
+for config in ${CONFIGS:-medium}; do
+    "$PY" benchmarks/encoder_step.py --config "$config" --device cuda $torch_flag
+done
 echo "== gpu_check: OK"

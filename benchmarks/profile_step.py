@@ -1,6 +1,7 @@
 """Where does a minigrad training step spend its time? cProfile plus a per-op breakdown.
 
     PYTHONPATH=. python benchmarks/profile_step.py --config medium [--steps 3] [--top 25] [--threads N]
+    PYTHONPATH=. python benchmarks/profile_step.py --config medium --device cuda --torch
 
 Prints, for ``--steps`` training steps (after ``--warmup`` untimed ones):
 
@@ -24,6 +25,11 @@ Prints, for ``--steps`` training steps (after ``--warmup`` untimed ones):
 
    The timers add about a microsecond per call, so the breakdown's total is a little
    above the uninstrumented step.
+With ``--device cuda`` the phases are timed with a GPU synchronize after each one, and
+``--torch`` adds PyTorch's phases on the same device. The per-op columns are then the time
+the CPU spends issuing each op (the GPU runs behind it): on a GPU a small model's step is
+bound by that issuing, not by the arithmetic.
+
 4. Python overhead per op: (step time - time inside the ops' array work: ``forward``
    bodies, ``backward_array`` bodies and the ops backward formulas apply) / number of ops
    applied, with the node count per step.
@@ -147,18 +153,34 @@ class OpTimer:
 
 
 # ---- measurements ------------------------------------------------------------------------------------
-def phase_times(model: Any, opt: Any, inputs: Any, steps: int) -> dict[str, list[float]]:
-    """Uninstrumented step, split into zero_grad / forward / backward / optimizer (seconds)."""
+def _nothing() -> None:
+    return None
+
+
+def phase_times(
+    model: Any, opt: Any, inputs: Any, steps: int, sync: Callable[[], None] = _nothing, loss_fn: Callable | None = None
+) -> dict[str, list[float]]:
+    """Uninstrumented step, split into zero_grad / forward / backward / optimizer (seconds).
+
+    ``sync`` runs at the end of each phase (a GPU synchronize); ``loss_fn(model, inputs)``
+    defaults to minigrad's loss (PyTorch's works the same way).
+    """
+    loss_fn = loss_fn or bu.minigrad_loss
     out: dict[str, list[float]] = defaultdict(list)
     for _ in range(steps):
+        sync()
         t0 = time.perf_counter()
         opt.zero_grad()
+        sync()
         t1 = time.perf_counter()
-        loss = bu.minigrad_loss(model, inputs)
+        loss = loss_fn(model, inputs)
+        sync()
         t2 = time.perf_counter()
         loss.backward()
+        sync()
         t3 = time.perf_counter()
         opt.step()
+        sync()
         t4 = time.perf_counter()
         for name, dt in (("zero_grad", t1 - t0), ("forward", t2 - t1), ("backward", t3 - t2), ("optimizer", t4 - t3)):
             out[name].append(dt)
@@ -265,24 +287,42 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--no-cprofile", action="store_true")
     p.add_argument("--malloc-tuning", action="store_true", help="as encoder_step.py")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument("--torch", action="store_true", help="also time PyTorch's phases (same weights, same device)")
     args = p.parse_args(argv)
     bu.reexec_with_env(bu.env_flag_changes(args.malloc_tuning, False, args.threads))
     threads, how = bu.resolve_threads(args.threads)
     cfg = bu.CONFIGS[args.config]
     steps = args.steps or {"tiny": 50, "small": 10, "medium": 3}[cfg.name]
-    print(f"profile_step: minigrad, {cfg.describe()}; threads {threads} [{how}]")
-    for line in bu.environment_lines():
+    device = args.device
+    print(f"profile_step: minigrad, {cfg.describe()}; device {device}; threads {threads} [{how}]")
+    torch = bu.import_torch() if args.torch else None
+    for line in bu.environment_lines(torch):
         print(line)
 
-    model, opt = bu.build_minigrad(cfg)
-    inputs = bu.minigrad_inputs(bu.make_batch(cfg))
+    batch = bu.make_batch(cfg)
+    model, opt = bu.build_minigrad(cfg, device)
+    inputs = bu.minigrad_inputs(batch, device)
     for _ in range(args.warmup):
         bu.minigrad_step(model, opt, inputs)
+    sync = bu.cuda_synchronize_minigrad if device == "cuda" else _nothing
 
-    phases = phase_times(model, opt, inputs, max(steps, 5))
+    phases = phase_times(model, opt, inputs, max(steps, 5), sync)
     step_ms = bu.median(phases["step"]) * 1e3
     split = ", ".join(f"{k} {bu.median(v) * 1e3:.2f}" for k, v in phases.items() if k != "step")
     print(f"\nuninstrumented step: median {step_ms:.2f} ms ({split}; medians of {max(steps, 5)} steps)")
+    if torch is not None:
+        torch.set_num_threads(threads)
+        tmodel, topt = bu.build_torch(torch, cfg, model, device)
+        tinputs = bu.torch_inputs(torch, batch, device)
+        for _ in range(args.warmup):
+            bu.torch_step(torch, tmodel, topt, tinputs)
+        tsync = torch.cuda.synchronize if device == "cuda" else _nothing
+        tphases = phase_times(tmodel, topt, tinputs, max(steps, 5), tsync, lambda m, i: bu.torch_loss(torch, m, i))
+        tsplit = ", ".join(f"{k} {bu.median(v) * 1e3:.2f}" for k, v in tphases.items() if k != "step")
+        print(f"PyTorch step:        median {bu.median(tphases['step']) * 1e3:.2f} ms ({tsplit})")
+    if device == "cuda":
+        print("(on the GPU the per-op times below are the CPU's time to issue each op's kernels)")
 
     if not args.no_cprofile:
         print_cprofile(lambda: bu.minigrad_step(model, opt, inputs), steps, args.top)

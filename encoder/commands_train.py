@@ -281,6 +281,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     show_predictions(trainer, 5)
     from .graphs import write_layer_graph
 
-    graph = write_layer_graph(Path(args.out) / "layer0_collapsed.svg", layer=trainer.model.encoder.layers[0])
+    try:
+        graph = write_layer_graph(Path(args.out) / "layer0_collapsed.svg", layer=trainer.model.encoder.layers[0])
+    except ImportError as exc:  # the viz extra is missing: the training result stands, say what to install
+        print(f"\nwrote {args.out}/checkpoint.safetensors, metrics.jsonl and metrics.png; graph not drawn: {exc}")
+        return 0
     print(f"\nwrote {args.out}/checkpoint.safetensors, metrics.jsonl, metrics.png and the graph of one layer: {graph}")
     return 0

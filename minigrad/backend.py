@@ -150,6 +150,44 @@ class Backend:
             return np.asarray(np.frompyfunc(math.erf, 1, 1)(array), dtype=array.dtype)
         return erf(array)
 
+    # ---- the optimizer's inner loop ----------------------------------------------
+    def adam_update(
+        self,
+        param: Any,
+        grad: Any,
+        exp_avg: Any,
+        exp_avg_sq: Any,
+        *,
+        beta1: float,
+        beta2: float,
+        step_size: float,
+        bias_correction2_sqrt: float,
+        eps: float,
+    ) -> None:
+        """One Adam update, in place (the math is in ``minigrad.optim.Adam``)::
+
+            m = b1 m + (1 - b1) g
+            v = b2 v + (1 - b2) g^2
+            p = p - step_size * m / (sqrt(v) / bias_correction2_sqrt + eps)
+
+        Array expressions with one scratch array here; CuPy runs it as one fused kernel,
+        since on a GPU each of these lines would be a kernel launch of its own.
+        """
+        xp = self.xp
+        scratch = grad * (1.0 - beta1)
+        exp_avg *= beta1
+        exp_avg += scratch  # m = b1 m + (1 - b1) g
+        xp.multiply(grad, grad, out=scratch)
+        scratch *= 1.0 - beta2
+        exp_avg_sq *= beta2
+        exp_avg_sq += scratch  # v = b2 v + (1 - b2) g^2
+        denom = xp.sqrt(exp_avg_sq, out=scratch)
+        denom /= bias_correction2_sqrt
+        denom += eps  # denom = sqrt(v) / sqrt(1 - b2^t) + eps
+        update = xp.divide(exp_avg, denom, out=scratch)
+        update *= -step_size
+        param += update  # p -= lr / (1 - b1^t) * m / denom
+
     # ---- random numbers ---------------------------------------------------------
     def seed(self, seed: int) -> None:
         self._seed = seed
@@ -261,6 +299,7 @@ class CupyBackend(Backend):
         import cupyx
 
         self._cupyx = cupyx
+        self._adam_kernel: Any = None
 
     def from_host(self, array: np.ndarray) -> Any:
         return self.xp.asarray(array)
@@ -269,7 +308,40 @@ class CupyBackend(Backend):
         return self.xp.asnumpy(array)
 
     def scatter_add(self, target: Any, index: Any, values: Any) -> None:
-        self._cupyx.scatter_add(target, index, values)
+        if hasattr(self.xp.add, "at"):  # CuPy >= 13
+            self.xp.add.at(target, index, values)
+        else:
+            self._cupyx.scatter_add(target, index, values)
+
+    def adam_update(
+        self,
+        param: Any,
+        grad: Any,
+        exp_avg: Any,
+        exp_avg_sq: Any,
+        *,
+        beta1: float,
+        beta2: float,
+        step_size: float,
+        bias_correction2_sqrt: float,
+        eps: float,
+    ) -> None:
+        """The same update as :meth:`Backend.adam_update`, as one elementwise kernel."""
+        if self._adam_kernel is None:
+            # p, m and v are both read and written (in-place outputs); the scalars stay double
+            self._adam_kernel = self.xp.ElementwiseKernel(
+                "T g, float64 b1, float64 b2, float64 step_size, float64 bc2_sqrt, float64 eps",
+                "T p, T m, T v",
+                """
+                m = b1 * m + (1.0 - b1) * g;
+                v = b2 * v + (1.0 - b2) * g * g;
+                p = p - step_size * m / (sqrt((double)v) / bc2_sqrt + eps);
+                """,
+                "minigrad_adam_update",
+            )
+        self._adam_kernel(
+            grad, beta1, beta2, step_size, bias_correction2_sqrt, eps, param, exp_avg, exp_avg_sq
+        )
 
     def erf(self, array: Any) -> Any:
         import cupyx.scipy.special

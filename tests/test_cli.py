@@ -6,6 +6,7 @@ a few run ``python -m encoder`` as a subprocess to check what a user really sees
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import pickle
@@ -25,8 +26,8 @@ PNG = b"\x89PNG\r\n\x1a\n"
 TINY = ["--task", "reverse", "--layers", "1", "--d-model", "16", "--heads", "2", "--steps", "30", "--eval-every", "10"]
 
 
-def run_module(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+def run_module(*args: str, pythonpath: tuple[Path, ...] = ()) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(map(str, (*pythonpath, ROOT)))}
     return subprocess.run(
         [sys.executable, "-m", "encoder", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
     )
@@ -309,12 +310,32 @@ def test_demo_runs_to_completion(tmp_path):
         assert target == "".join(sorted(source))  # the demo's task is sort
     assert (out / "checkpoint.safetensors").is_file() and (out / "metrics.jsonl").is_file()
     assert load_checkpoint(out).step == 30
+    if importlib.util.find_spec("graphviz") is None:  # the viz extra is missing: trained, and says so
+        assert "graph not drawn" in text and "minigrad-encoder[viz]" in text
+        assert not list(out.glob("layer0_collapsed.*"))
+        return
     graphs = list(out.glob("layer0_collapsed.*"))
     assert graphs, sorted(p.name for p in out.iterdir())
     assert str(graphs[0]) in text
 
 
+def test_demo_without_the_viz_extra_trains_and_says_what_to_install(tmp_path):
+    # a graphviz package that fails to import stands first on the path, as if it were not installed
+    hide = tmp_path / "hide"
+    (hide / "graphviz").mkdir(parents=True)
+    (hide / "graphviz" / "__init__.py").write_text("raise ImportError('hidden by the test')\n")
+    out = tmp_path / "demo"
+    result = run_module(
+        "demo", "--steps", "5", "--target-acc", "0.5", "--out", str(out), "--no-progress", pythonpath=(hide,)
+    )
+    assert result.returncode == 0, result.stderr
+    assert "graph not drawn" in result.stdout and "minigrad-encoder[viz]" in result.stdout
+    assert (out / "checkpoint.safetensors").is_file()
+    assert not list(out.glob("layer0_collapsed.*"))
+
+
 def test_graph_writes_dot_source(capsys, tmp_path):
+    pytest.importorskip("graphviz", reason="the viz extra (graphviz package) is not installed")
     out = tmp_path / "layer.dot"
     assert main(["graph", "--out", str(out)]) == 0
     assert out.read_text().lstrip().startswith("digraph")

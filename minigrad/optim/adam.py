@@ -86,24 +86,19 @@ class Adam(Optimizer):
                 g += grad
                 grad = g
 
-        # one scratch array serves every intermediate below
-        scratch = grad * (1.0 - b1)
-        m *= b1
-        m += scratch  # m = b1 m + (1 - b1) g
-        xp.multiply(grad, grad, out=scratch)
-        scratch *= 1.0 - b2
-        v *= b2
-        v += scratch  # v = b2 v + (1 - b2) g^2
-
         bias_correction1 = 1.0 - b1**t
         bias_correction2 = 1.0 - b2**t
-        step_size = lr / bias_correction1
-        denom = xp.sqrt(v, out=scratch)
-        denom /= math.sqrt(bias_correction2)
-        denom += eps  # denom = sqrt(v) / sqrt(1 - b2^t) + eps
-        update = xp.divide(m, denom, out=scratch)
-        update *= -step_size
-        p.data += update  # p -= lr / (1 - b1^t) * m / denom
+        p.backend.adam_update(
+            p.data,
+            grad,
+            m,
+            v,
+            beta1=b1,
+            beta2=b2,
+            step_size=lr / bias_correction1,
+            bias_correction2_sqrt=math.sqrt(bias_correction2),
+            eps=eps,
+        )
 
 
 class AdamW(Adam):
