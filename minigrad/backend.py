@@ -77,6 +77,9 @@ class Backend:
     xp: Any = np
     array_type: type = np.ndarray
     threaded = False  # True: run_rows splits work across CPU threads (minigrad.parallel)
+    # True: the device runs behind the CPU (a GPU), so reading a value back (bool(array))
+    # waits for all queued work; ops then prefer a branch-free formula to a check
+    asynchronous = False
 
     def __init__(self) -> None:
         self._generator: Any = None
@@ -274,10 +277,61 @@ class NumpyBackend(Backend):
         np.add.at(target, index, values)
 
 
+# The row reductions of the fused ops as CUDA kernels. A CuPy reduction (``x.sum(axis=-1)``)
+# spends tens of microseconds of CPU time preparing each launch; these take a few. One
+# block of threads per row: each thread walks the row with a stride, then the block adds
+# (or takes the max of) the threads' values in shared memory.
+_CUDA_ROW_KERNELS = r"""
+template <typename T> __device__ T nan_value();
+template <> __device__ float nan_value<float>() { return __int_as_float(0x7fc00000); }
+template <> __device__ double nan_value<double>() { return __longlong_as_double(0x7ff8000000000000LL); }
+
+// out[row] = sum(a[row, :])            (op 0)
+//          = sum(a[row, :] * b[row, :]) (op 1)
+//          = fmax over a[row, :]        (op 2: NaNs are skipped unless the whole row is NaN)
+template <typename T>
+__global__ void row_reduce(const T* a, const T* b, T* out, long long rows, int n, int op) {
+    extern __shared__ __align__(8) unsigned char shared_bytes[];
+    T* partial = reinterpret_cast<T*>(shared_bytes);
+    const long long row = blockIdx.x;
+    const T* ar = a + row * n;
+    const T* br = b + row * n;
+    T acc = (op == 2) ? nan_value<T>() : T(0);
+    for (int j = threadIdx.x; j < n; j += blockDim.x) {
+        if (op == 0) acc += ar[j];
+        else if (op == 1) acc += ar[j] * br[j];
+        else acc = fmax(acc, ar[j]);
+    }
+    partial[threadIdx.x] = acc;
+    __syncthreads();
+    for (int half = blockDim.x / 2; half > 0; half /= 2) {
+        if (threadIdx.x < half) {
+            T other = partial[threadIdx.x + half];
+            partial[threadIdx.x] = (op == 2) ? fmax(partial[threadIdx.x], other) : partial[threadIdx.x] + other;
+        }
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) out[row] = partial[0];
+}
+
+// out[c] = sum over r of x[r, c]: one thread per column, reading the rows in order
+template <typename T>
+__global__ void col_sum(const T* x, T* out, long long rows, long long cols) {
+    const long long c = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+    if (c >= cols) return;
+    T acc = T(0);
+    for (long long r = 0; r < rows; ++r) acc += x[r * cols + c];
+    out[c] = acc;
+}
+"""
+_ROW_SUM, _ROW_DOT, _ROW_MAX = 0, 1, 2
+
+
 class CupyBackend(Backend):
     """CuPy on an NVIDIA GPU."""
 
     device = "cuda"
+    asynchronous = True
 
     def __init__(self) -> None:
         super().__init__()
@@ -300,6 +354,56 @@ class CupyBackend(Backend):
 
         self._cupyx = cupyx
         self._adam_kernel: Any = None
+        self._row_module: Any = None  # compiled on first use
+
+    # ---- row reductions as kernels (see _CUDA_ROW_KERNELS) ---------------------------
+    def _row_kernel(self, name: str, dtype: np.dtype) -> Any:
+        if self._row_module is None:
+            names = [f"{k}<{t}>" for k in ("row_reduce", "col_sum") for t in ("float", "double")]
+            self._row_module = self.xp.RawModule(code=_CUDA_ROW_KERNELS, name_expressions=names)
+        return self._row_module.get_function(f"{name}<{'float' if dtype == float32 else 'double'}>")
+
+    def _row_reduce(self, a: Any, b: Any, op: int) -> Any:
+        """``a``'s last axis reduced (kept as size 1) by one kernel; None when the kernel does not apply."""
+        if (
+            a.dtype not in _BLAS_FLOATS
+            or a.ndim == 0
+            or a.size == 0
+            or not a.flags.c_contiguous
+            or (b is not None and (b.shape != a.shape or b.dtype != a.dtype or not b.flags.c_contiguous))
+        ):
+            return None
+        n = a.shape[-1]
+        rows = a.size // n
+        out = self.xp.empty(a.shape[:-1] + (1,), dtype=a.dtype)
+        threads = 32
+        while threads < n and threads < 256:
+            threads *= 2
+        kernel = self._row_kernel("row_reduce", a.dtype)
+        args = (a, a if b is None else b, out, np.int64(rows), np.int32(n), np.int32(op))
+        kernel((rows,), (threads,), args, shared_mem=threads * a.dtype.itemsize)
+        return out
+
+    def row_max(self, x: Any) -> Any:
+        out = self._row_reduce(x, None, _ROW_MAX)
+        return super().row_max(x) if out is None else out
+
+    def row_sum(self, x: Any) -> Any:
+        out = self._row_reduce(x, None, _ROW_SUM)
+        return super().row_sum(x) if out is None else out
+
+    def row_dot(self, a: Any, b: Any) -> Any:
+        out = self._row_reduce(a, b, _ROW_DOT)
+        return super().row_dot(a, b) if out is None else out
+
+    def col_sum(self, x: Any) -> Any:
+        if x.ndim != 2 or x.dtype not in _BLAS_FLOATS or x.size == 0 or not x.flags.c_contiguous:
+            return super().col_sum(x)
+        rows, cols = x.shape
+        out = self.xp.empty(cols, dtype=x.dtype)
+        kernel = self._row_kernel("col_sum", x.dtype)
+        kernel(((cols + 255) // 256,), (256,), (x, out, np.int64(rows), np.int64(cols)))
+        return out
 
     def from_host(self, array: np.ndarray) -> Any:
         return self.xp.asarray(array)

@@ -239,3 +239,56 @@ def test_encoder_training_steps_on_gpu_match_cpu():
         return out
 
     np.testing.assert_allclose(losses(DEVICE), losses("cpu"), rtol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("n", [1, 5, 32, 33, 256, 1000])
+def test_row_reduction_kernels_match_numpy(dtype, n):
+    """The GPU's row_sum / row_dot / row_max / col_sum kernels against NumPy, for rows
+    shorter and longer than a block, with NaN and -inf in some rows."""
+    backend = minigrad.backend.get_backend(DEVICE)
+    rng = np.random.default_rng(n)
+    a = rng.standard_normal((3, 4, n)).astype(dtype)
+    b = rng.standard_normal((3, 4, n)).astype(dtype)
+    a[0, 1] = -np.inf  # a fully masked row: max -inf
+    a[1, 2, 0] = np.nan  # max skips a NaN unless the row is all NaN; sums propagate it
+    a[2, 3] = np.nan
+    ga, gb = cupy.asarray(a), cupy.asarray(b)
+    rtol = 1e-5 if dtype == "float32" else 1e-12
+    with np.errstate(invalid="ignore"):
+        checks = [
+            (backend.row_sum(ga), a.sum(-1, keepdims=True)),
+            (backend.row_dot(ga, gb), (a * b).sum(-1, keepdims=True)),
+            (backend.row_max(ga), np.fmax.reduce(a, axis=-1, keepdims=True)),
+            (backend.col_sum(ga.reshape(-1, n)), a.reshape(-1, n).sum(0)),
+        ]
+    for got, want in checks:
+        assert type(got) is ARRAY_TYPE and got.dtype == dtype and got.shape == want.shape
+        np.testing.assert_allclose(cupy.asnumpy(got), want, rtol=rtol, atol=rtol * n)
+    # a non-contiguous input takes CuPy's own reductions, with the same results
+    t = ga.swapaxes(0, 1)
+    np.testing.assert_allclose(cupy.asnumpy(backend.row_sum(t)), a.swapaxes(0, 1).sum(-1, keepdims=True), rtol=rtol)
+
+
+def test_attention_weights_on_gpu_read_nothing_back(monkeypatch):
+    """On the GPU the fused attention kernel never asks the device for a value (each ask
+    waits for the GPU to finish all queued work)."""
+    q = minigrad.randn(2, 3, 4, device=DEVICE, requires_grad=True)
+    k = minigrad.randn(2, 5, 4, device=DEVICE, requires_grad=True)
+    mask = minigrad.tensor(np.arange(5)[None, :] > np.array([[1], [0], [-1]]), device=DEVICE)
+    import minigrad.ops.attention as attention_module
+
+    asked = []
+
+    def spy(value):  # found before the builtin by the module's global lookups
+        asked.append(value)
+        return bool(value)
+
+    monkeypatch.setattr(attention_module, "bool", spy, raising=False)
+    w = F.attention_weights(q, k, mask=mask)
+    (w * w).sum().backward()
+    monkeypatch.undo()
+    assert asked == []
+    w = cupy.asnumpy(w.data)
+    assert np.all(w[:, 2] == 0) and np.all(w[:, 1, 2:] == 0)
+    np.testing.assert_allclose(w[:, :2].sum(-1), 1.0, rtol=1e-6)

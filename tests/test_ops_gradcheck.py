@@ -584,6 +584,37 @@ def test_attention_weights_shift_by_the_mean_and_fall_back_to_the_max(dtype, max
     assert w[0, 0].tolist() == [0.0, 0.5, 0.5]
 
 
+@pytest.mark.parametrize("case", list(ATTENTION_CASES))
+def test_attention_weights_branch_free_path_of_an_asynchronous_device(case, monkeypatch, max_calls):
+    """On a GPU (``backend.asynchronous``) the kernel takes the row max from the start and
+    fixes fully masked rows without reading anything back: the same values and gradients
+    as the CPU path, here run on the CPU with the flag set."""
+    from minigrad.backend import NumpyBackend
+
+    qs, ks, kind = ATTENTION_CASES[case]
+    kshape, ktrans = ks if isinstance(ks[0], tuple) else (ks, False)
+    q, k = inputs_for("attn" + case, [S(qs), S(kshape, "n", ktrans)])
+    mask = None
+    if kind == "bool":
+        mask = minigrad.tensor(np.arange(5)[None, :] > np.array([[1], [0], [-1]]))
+    elif kind == "float":
+        mask = minigrad.tensor(_rng("fm").standard_normal((3, 5)), dtype="float64")
+
+    def fn(q, k):
+        return F.attention_weights(q, k.T if ktrans else k, mask=mask, scale=0.7)
+
+    u = minigrad.tensor(_rng("u" + case).standard_normal(fn(q, k).shape), dtype="float64")
+    expected = _value_and_grads(fn, [q, k], u)
+    max_calls.clear()
+    monkeypatch.setattr(NumpyBackend, "asynchronous", True)
+    got = _value_and_grads(fn, [q, k], u)
+    assert max_calls  # it did take the max path
+    for a, b in zip([got[0], *got[1]], [expected[0], *expected[1]]):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+    if kind == "bool":
+        assert np.all(got[0][2] == 0)
+
+
 # ---- second order ----------------------------------------------------------------------------------
 GRADGRAD = {
     "add_broadcast": (lambda a, b: a + b, [S((2, 3)), S((3,))]),

@@ -68,7 +68,8 @@ class AttentionWeights(Function):
                 w += mask
             m = backend.row_max(w)
             dead = xp.isneginf(m)  # rows with every key masked
-            has_dead = bool(dead.any())
+            # on a GPU, asking whether any row is dead would wait for the GPU: fix them blindly
+            has_dead = backend.asynchronous or bool(dead.any())
             if has_dead:
                 m = xp.where(dead, 0.0, m)
             w -= m
@@ -78,7 +79,9 @@ class AttentionWeights(Function):
                 total = xp.where(dead, 1.0, total)
             w /= total
 
-        self.run_batch(weights, (q, k, mask, w), w.shape)
+        # on a GPU the row max is one kernel like the sum, and the mean trick's check would
+        # wait for the GPU (bool of an array): take the max from the start
+        self.run_batch(max_shifted if backend.asynchronous else weights, (q, k, mask, w), w.shape)
         self.out = w
         return w
 
