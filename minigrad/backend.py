@@ -314,14 +314,23 @@ __global__ void row_reduce(const T* a, const T* b, T* out, long long rows, int n
     if (threadIdx.x == 0) out[row] = partial[0];
 }
 
-// out[c] = sum over r of x[r, c]: one thread per column, reading the rows in order
+// out[c] = sum over r of x[r, c]. A block covers 32 columns: each of its 32 rows of
+// threads (threadIdx.y) adds every 32nd row of x, then the block adds those 32 partial
+// sums per column in shared memory (a fixed order: the same result every run).
 template <typename T>
 __global__ void col_sum(const T* x, T* out, long long rows, long long cols) {
-    const long long c = blockIdx.x * (long long)blockDim.x + threadIdx.x;
-    if (c >= cols) return;
+    __shared__ T partial[32][33];
+    const long long c = blockIdx.x * 32LL + threadIdx.x;
     T acc = T(0);
-    for (long long r = 0; r < rows; ++r) acc += x[r * cols + c];
-    out[c] = acc;
+    if (c < cols)
+        for (long long r = threadIdx.y; r < rows; r += 32) acc += x[r * cols + c];
+    partial[threadIdx.y][threadIdx.x] = acc;
+    __syncthreads();
+    for (int half = 16; half > 0; half /= 2) {
+        if (threadIdx.y < half) partial[threadIdx.y][threadIdx.x] += partial[threadIdx.y + half][threadIdx.x];
+        __syncthreads();
+    }
+    if (threadIdx.y == 0 && c < cols) out[c] = partial[0][threadIdx.x];
 }
 """
 _ROW_SUM, _ROW_DOT, _ROW_MAX = 0, 1, 2
@@ -355,13 +364,18 @@ class CupyBackend(Backend):
         self._cupyx = cupyx
         self._adam_kernel: Any = None
         self._row_module: Any = None  # compiled on first use
+        self._row_kernels: dict[tuple[str, np.dtype], Any] = {}
 
     # ---- row reductions as kernels (see _CUDA_ROW_KERNELS) ---------------------------
     def _row_kernel(self, name: str, dtype: np.dtype) -> Any:
-        if self._row_module is None:
-            names = [f"{k}<{t}>" for k in ("row_reduce", "col_sum") for t in ("float", "double")]
-            self._row_module = self.xp.RawModule(code=_CUDA_ROW_KERNELS, name_expressions=names)
-        return self._row_module.get_function(f"{name}<{'float' if dtype == float32 else 'double'}>")
+        kernel = self._row_kernels.get((name, dtype))
+        if kernel is None:
+            if self._row_module is None:
+                names = [f"{k}<{t}>" for k in ("row_reduce", "col_sum") for t in ("float", "double")]
+                self._row_module = self.xp.RawModule(code=_CUDA_ROW_KERNELS, name_expressions=names)
+            kernel = self._row_module.get_function(f"{name}<{'float' if dtype == float32 else 'double'}>")
+            self._row_kernels[name, dtype] = kernel
+        return kernel
 
     def _row_reduce(self, a: Any, b: Any, op: int) -> Any:
         """``a``'s last axis reduced (kept as size 1) by one kernel; None when the kernel does not apply."""
@@ -402,7 +416,7 @@ class CupyBackend(Backend):
         rows, cols = x.shape
         out = self.xp.empty(cols, dtype=x.dtype)
         kernel = self._row_kernel("col_sum", x.dtype)
-        kernel(((cols + 255) // 256,), (256,), (x, out, np.int64(rows), np.int64(cols)))
+        kernel(((cols + 31) // 32,), (32, 32), (x, out, np.int64(rows), np.int64(cols)))
         return out
 
     def from_host(self, array: np.ndarray) -> Any:

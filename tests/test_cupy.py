@@ -242,7 +242,7 @@ def test_encoder_training_steps_on_gpu_match_cpu():
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("n", [1, 5, 32, 33, 256, 1000])
+@pytest.mark.parametrize("n", [1, 5, 32, 33, 256, 1000, 2500])
 def test_row_reduction_kernels_match_numpy(dtype, n):
     """The GPU's row_sum / row_dot / row_max / col_sum kernels against NumPy, for rows
     shorter and longer than a block, with NaN and -inf in some rows."""
@@ -265,9 +265,13 @@ def test_row_reduction_kernels_match_numpy(dtype, n):
     for got, want in checks:
         assert type(got) is ARRAY_TYPE and got.dtype == dtype and got.shape == want.shape
         np.testing.assert_allclose(cupy.asnumpy(got), want, rtol=rtol, atol=rtol * n)
+    tall = rng.standard_normal((2049, 37)).astype(dtype)  # many rows per column thread
+    got = backend.col_sum(cupy.asarray(tall))
+    np.testing.assert_allclose(cupy.asnumpy(got), tall.sum(0), rtol=rtol, atol=rtol * 100)
     # a non-contiguous input takes CuPy's own reductions, with the same results
     t = ga.swapaxes(0, 1)
-    np.testing.assert_allclose(cupy.asnumpy(backend.row_sum(t)), a.swapaxes(0, 1).sum(-1, keepdims=True), rtol=rtol)
+    want = a.swapaxes(0, 1).sum(-1, keepdims=True)
+    np.testing.assert_allclose(cupy.asnumpy(backend.row_sum(t)), want, rtol=rtol, atol=rtol * n)
 
 
 def test_attention_weights_on_gpu_read_nothing_back(monkeypatch):
