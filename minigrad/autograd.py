@@ -24,6 +24,7 @@ towards the leaves, summing the gradients that meet at each node.
 from __future__ import annotations
 
 import math
+import threading
 import weakref
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
@@ -37,36 +38,39 @@ else:
     Tensor = None  # set by minigrad.tensor once the class exists (the two modules need each other)
 
 
-class _GradMode:
-    enabled = True
+class _ThreadState(threading.local):
+    """Per-thread autograd state, as in PyTorch: a ``no_grad`` in one thread does not turn
+    off recording in another, and each thread has its own module-scope stack."""
+
+    def __init__(self) -> None:
+        self.enabled = True  # graph recording on (see set_grad_enabled)
+        self.scope_stack: list[Any] = []  # entries are Module objects or strings (see `scope`)
+        self.scope_tuple: list[tuple[Any, ...]] = [()]
 
 
-_grad_mode = _GradMode()
+_thread_state = _ThreadState()
 # Callbacks run on every node as it is recorded: observer(node, output_tensor).
 # minigrad.viz uses one to keep value statistics for its pictures; empty otherwise.
 node_observers: list[Callable[[Any, Any], None]] = []
-# The module scope stack: entries are Module objects or strings (see `scope`).
-_scope_stack: list[Any] = []
-_scope_tuple: list[tuple[Any, ...]] = [()]
 
 
 def is_grad_enabled() -> bool:
     """True when ops record the graph for backward."""
-    return _grad_mode.enabled
+    return _thread_state.enabled
 
 
 class set_grad_enabled:
     """Context manager (and function) that turns graph recording on or off."""
 
     def __init__(self, mode: bool) -> None:
-        self.prev = _grad_mode.enabled
-        _grad_mode.enabled = bool(mode)
+        self.prev = _thread_state.enabled
+        _thread_state.enabled = bool(mode)
 
     def __enter__(self) -> None:
         return None
 
     def __exit__(self, *exc: object) -> None:
-        _grad_mode.enabled = self.prev
+        _thread_state.enabled = self.prev
 
 
 class no_grad:
@@ -75,22 +79,22 @@ class no_grad:
     _mode = False
 
     def __enter__(self) -> None:
-        self.prev = _grad_mode.enabled
-        _grad_mode.enabled = self._mode
+        self.prev = _thread_state.enabled
+        _thread_state.enabled = self._mode
 
     def __exit__(self, *exc: object) -> None:
-        _grad_mode.enabled = self.prev
+        _thread_state.enabled = self.prev
 
     def __call__(self, fn: Callable) -> Callable:
         mode = self._mode
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            prev = _grad_mode.enabled
-            _grad_mode.enabled = mode
+            prev = _thread_state.enabled
+            _thread_state.enabled = mode
             try:
                 return fn(*args, **kwargs)
             finally:
-                _grad_mode.enabled = prev
+                _thread_state.enabled = prev
 
         wrapper.__name__ = getattr(fn, "__name__", "wrapper")
         wrapper.__doc__ = fn.__doc__
@@ -105,13 +109,15 @@ class enable_grad(no_grad):
 
 # ---- module scopes, recorded on every node for the graph pictures --------------------
 def push_scope(entry: Any) -> None:
-    _scope_stack.append(entry)
-    _scope_tuple.append((*_scope_tuple[-1], entry))
+    state = _thread_state
+    state.scope_stack.append(entry)
+    state.scope_tuple.append((*state.scope_tuple[-1], entry))
 
 
 def pop_scope() -> None:
-    _scope_stack.pop()
-    _scope_tuple.pop()
+    state = _thread_state
+    state.scope_stack.pop()
+    state.scope_tuple.pop()
 
 
 @contextmanager
@@ -129,7 +135,7 @@ def scope(name: str):
 
 
 def current_scope() -> tuple[Any, ...]:
-    return _scope_tuple[-1]
+    return _thread_state.scope_tuple[-1]
 
 
 # ---- errors ----------------------------------------------------------------------------
@@ -230,7 +236,7 @@ class Function:
         without the node ever holding its output (which would create a reference cycle).
         """
 
-        record = _grad_mode.enabled
+        record = _thread_state.enabled
         return Tensor._make(self.out, self.device, record, self if record else None)
 
     # ---- helpers for array kernels (forward, backward_array) ----------------------------
@@ -305,19 +311,17 @@ class Function:
         if type(out) is not backend.array_type:
             out = backend.normalize(out)
         requires_grad = False
-        if _grad_mode.enabled:
+        if _thread_state.enabled:
             for t in inputs:
                 if t.requires_grad:
                     requires_grad = True
                     break
         if not requires_grad:
             return Tensor._make(out, device, False, None)
-        fn.next = tuple(
-            (t._ctx if t._ctx is not None else t) if t.requires_grad else None for t in inputs
-        )
+        fn.next = tuple((t._ctx if t._ctx is not None else t) if t.requires_grad else None for t in inputs)
         fn.needs_input_grad = tuple(t.requires_grad for t in inputs)
         fn.in_shapes = tuple(t.data.shape for t in inputs)
-        fn.scope = _scope_tuple[-1]
+        fn.scope = _thread_state.scope_tuple[-1]
         fn.out_shape = out.shape
         fn.out_dtype = out.dtype
         fn.hooks = None
@@ -550,8 +554,7 @@ def run_backward(
             nxt = node.next
             if len(input_grads) != len(nxt):
                 raise RuntimeError(
-                    f"{node.op_name}: backward returned {len(input_grads)} gradients "
-                    f"for {len(nxt)} inputs"
+                    f"{node.op_name}: backward returned {len(input_grads)} gradients for {len(nxt)} inputs"
                 )
             for i, (target, ig) in enumerate(zip(nxt, input_grads)):
                 if target is None or ig is None:
@@ -602,13 +605,9 @@ def _root_gradient(t: Tensor, gradient: Any, what: str) -> Tensor:
     if not isinstance(gradient, Tensor):
         gradient = Tensor(gradient, dtype=t.dtype, device=t.device)
     if gradient.shape != t.shape:
-        raise RuntimeError(
-            f"{what}: gradient has shape {gradient.shape} but the output has shape {t.shape}"
-        )
+        raise RuntimeError(f"{what}: gradient has shape {gradient.shape} but the output has shape {t.shape}")
     if gradient.device != t.device:
-        raise RuntimeError(
-            f"{what}: gradient is on device {gradient.device} but the output is on {t.device}"
-        )
+        raise RuntimeError(f"{what}: gradient is on device {gradient.device} but the output is on {t.device}")
     if gradient.dtype != t.dtype:
         raise TypeError(f"{what}: gradient has dtype {gradient.dtype} but the output has dtype {t.dtype}")
     return gradient
