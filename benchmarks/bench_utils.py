@@ -199,32 +199,11 @@ def blas_info() -> dict[str, Any]:
 
 
 def _openblas_functions() -> dict[str, Any] | None:
-    """get/set_num_threads and get_corename of the OpenBLAS NumPy loaded, through ctypes (Linux).
+    """OpenBLAS's get/set_num_threads and get_corename through ctypes (``minigrad.backend.openblas_api``):
+    a fallback for when threadpoolctl is missing."""
+    from minigrad.backend import openblas_api
 
-    A fallback for when threadpoolctl is missing: finds the library among the process's
-    mapped files and tries the symbol names of the NumPy wheels' build ("scipy_openblas",
-    64-bit integers) and of plain OpenBLAS.
-    """
-    import ctypes
-
-    try:
-        with open("/proc/self/maps") as f:
-            paths = {line.split()[-1] for line in f if "openblas" in line and ".so" in line}
-    except OSError:
-        return None
-    for path in sorted(paths):
-        try:
-            lib = ctypes.CDLL(path)  # already loaded: the same handle
-        except OSError:
-            continue
-        for prefix, suffix in (("scipy_openblas_", "64_"), ("openblas_", "64_"), ("openblas_", "")):
-            names = {n: f"{prefix}{n}{suffix}" for n in ("get_num_threads", "set_num_threads", "get_corename")}
-            if all(hasattr(lib, name) for name in names.values()):
-                funcs = {n: getattr(lib, name) for n, name in names.items()}
-                funcs["get_corename"].restype = ctypes.c_char_p
-                funcs["set_num_threads"].argtypes = [ctypes.c_int]
-                return funcs
-    return None
+    return openblas_api()
 
 
 def set_blas_threads(n: int) -> bool:
@@ -453,7 +432,9 @@ def peak_rss_bytes() -> int:
 MiB = 1024 * 1024
 
 
-def measure_memory(config: str, device: str, framework: str, threads: int, steps: int, seed: int = 0) -> dict | None:
+def measure_memory(
+    config: str, device: str, framework: str, threads: int, steps: int, seed: int = 0, data_parallel: int = 1
+) -> dict | None:
     """Peak memory of ``steps`` training steps of one framework, measured in a fresh interpreter.
 
     Runs ``encoder_step.py --memory-child`` (same Python, same environment) and parses the
@@ -462,6 +443,7 @@ def measure_memory(config: str, device: str, framework: str, threads: int, steps
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "encoder_step.py")
     cmd = [sys.executable, script, "--memory-child", framework, "--config", config, "--device", device]
     cmd += ["--threads", str(threads), "--memory-steps", str(steps), "--seed", str(seed)]
+    cmd += ["--data-parallel", str(data_parallel)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     for line in proc.stdout.splitlines():
         if line.startswith("MEMORY "):
@@ -528,11 +510,35 @@ def minigrad_loss(model: Any, inputs: tuple[Any, Any, Any]) -> Any:
     return F.cross_entropy(model(tokens, padding_mask), labels)
 
 
-def minigrad_step(model: Any, optimizer: Any, inputs: tuple[Any, Any, Any]) -> Any:
-    """One training step: forward, loss, backward, Adam update. Returns the loss tensor."""
+def minigrad_chunks(batch: dict[str, np.ndarray], parts: int, device: str = "cpu") -> list[tuple[Any, Any, Any]]:
+    """The batch split into ``parts`` chunks of consecutive sequences (for ``minigrad_step``)."""
+    size = len(batch["labels"])
+    if not 1 <= parts <= size:
+        raise ValueError(f"cannot split a batch of {size} into {parts} chunks")
+    bounds = [size * i // parts for i in range(parts + 1)]
+    return [minigrad_inputs({k: v[lo:hi] for k, v in batch.items()}, device) for lo, hi in zip(bounds[:-1], bounds[1:])]
+
+
+def minigrad_step(model: Any, optimizer: Any, inputs: tuple[Any, Any, Any] | list[tuple[Any, Any, Any]]) -> Any:
+    """One training step: forward, loss, backward, Adam update. Returns the loss tensor.
+
+    ``inputs`` as a list of chunks (``minigrad_chunks``): the chunks' forward and backward
+    run on threads (``minigrad.data_parallel_backward``), each weighted by its share of the batch.
+    """
     optimizer.zero_grad()
-    loss = minigrad_loss(model, inputs)
-    loss.backward()
+    if isinstance(inputs, list):
+        import minigrad
+
+        sizes = [len(chunk[2]) for chunk in inputs]
+        loss = minigrad.data_parallel_backward(
+            lambda chunk: minigrad_loss(model, chunk),
+            inputs,
+            list(model.parameters()),
+            [n / sum(sizes) for n in sizes],
+        )
+    else:
+        loss = minigrad_loss(model, inputs)
+        loss.backward()
     optimizer.step()
     return loss
 

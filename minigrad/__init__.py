@@ -47,6 +47,7 @@ from .creation import (
     zeros,
     zeros_like,
 )
+from .data_parallel import data_parallel_backward
 from .functional import cat, concat, split, stack, where
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .parallel import get_num_threads, set_num_threads
@@ -72,6 +73,7 @@ __all__ = [
     "functional",
     "nn",
     "optim",
+    "data_parallel_backward",
     "get_default_device",
     "get_default_dtype",
     "get_num_threads",

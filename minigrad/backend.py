@@ -57,9 +57,7 @@ def as_dtype(dtype: Any) -> np.dtype:
         try:
             return _DTYPE_NAMES[dtype]
         except KeyError:
-            raise TypeError(
-                f"unknown dtype {dtype!r}; expected one of {sorted(_DTYPE_NAMES)}"
-            ) from None
+            raise TypeError(f"unknown dtype {dtype!r}; expected one of {sorted(_DTYPE_NAMES)}") from None
     return np.dtype(dtype)
 
 
@@ -87,6 +85,18 @@ class Backend:
     def __init__(self) -> None:
         self._generator: Any = None
         self._seed: int | None = None
+
+    # ---- the matrix library's threads ---------------------------------------------
+    def blas_threads(self) -> int | None:
+        """How many threads the matrix-product library uses, or None when it cannot say."""
+        return None
+
+    def set_blas_threads(self, n: int) -> bool:
+        """Ask the matrix-product library to use ``n`` threads (for the whole process).
+
+        Returns False when it cannot be told (then nothing changed).
+        """
+        return False
 
     # ---- arrays -----------------------------------------------------------------
     def asarray(self, data: Any, dtype: np.dtype | None = None) -> Any:
@@ -228,12 +238,61 @@ class Backend:
 
 
 _BLAS_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_OPENBLAS: list[dict[str, Any] | None] = []  # the lookup's result, once made
+
+
+def openblas_api() -> dict[str, Any] | None:
+    """``get_num_threads``, ``set_num_threads`` and ``get_corename`` of the OpenBLAS that NumPy
+    loaded, called through ctypes; None for another BLAS or where it cannot be found.
+
+    The NumPy wheels bundle OpenBLAS under prefixed names (``scipy_openblas_..._64_``, with
+    64-bit integers); a NumPy built against a system OpenBLAS has the plain names. The
+    library is found among the files this process has mapped (Linux ``/proc/self/maps``).
+    Its thread count is one setting for the whole process.
+    """
+    if _OPENBLAS:
+        return _OPENBLAS[0]
+    import ctypes
+
+    found = None
+    try:
+        with open("/proc/self/maps") as f:
+            paths = sorted({line.split()[-1] for line in f if "openblas" in line and ".so" in line})
+    except OSError:
+        paths = []
+    for path in paths:
+        try:
+            lib = ctypes.CDLL(path)  # already loaded: the same handle
+        except OSError:
+            continue
+        for prefix, suffix in (("scipy_openblas_", "64_"), ("openblas_", "64_"), ("openblas_", "")):
+            names = {n: f"{prefix}{n}{suffix}" for n in ("get_num_threads", "set_num_threads", "get_corename")}
+            if all(hasattr(lib, name) for name in names.values()):
+                found = {n: getattr(lib, name) for n, name in names.items()}
+                found["get_corename"].restype = ctypes.c_char_p
+                found["set_num_threads"].argtypes = [ctypes.c_int]
+                break
+        if found is not None:
+            break
+    _OPENBLAS.append(found)
+    return found
 
 
 class NumpyBackend(Backend):
     """NumPy on the CPU."""
 
     threaded = True
+
+    def blas_threads(self) -> int | None:
+        api = openblas_api()
+        return int(api["get_num_threads"]()) if api is not None else None
+
+    def set_blas_threads(self, n: int) -> bool:
+        api = openblas_api()
+        if api is None:
+            return False
+        api["set_num_threads"](int(n))
+        return int(api["get_num_threads"]()) == n
 
     # NumPy's reductions along a short contiguous last axis are slow (an attention row has
     # 64 scores): these give the same values 1.4-3x faster (benchmarks/micro.py).
@@ -462,9 +521,7 @@ class CupyBackend(Backend):
                 """,
                 "minigrad_adam_update",
             )
-        self._adam_kernel(
-            grad, beta1, beta2, step_size, bias_correction2_sqrt, eps, param, exp_avg, exp_avg_sq
-        )
+        self._adam_kernel(grad, beta1, beta2, step_size, bias_correction2_sqrt, eps, param, exp_avg, exp_avg_sq)
 
     def erf(self, array: Any) -> Any:
         import cupyx.scipy.special

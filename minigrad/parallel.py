@@ -208,9 +208,26 @@ def run_rows(kernel: Callable[[int, int], Any], rows: int, work: int) -> list[An
     """
     if work < 2 * MIN_WORK_PER_THREAD or _state["threads"] == 1:  # the common small case, quickly
         return [kernel(0, rows)]
-    parts = slices(rows, work)
+    return _run_parts(kernel, slices(rows, work))
+
+
+def run_jobs(kernel: Callable[[int, int], Any], count: int) -> list[Any]:
+    """Call ``kernel(lo, hi)`` for slices covering jobs ``[0, count)``, one slice per thread.
+
+    Like :func:`run_rows` but for jobs that are large however few they are (whole chunks
+    of a batch, ``minigrad.data_parallel``): every thread gets a slice, up to ``count``.
+    """
+    parts = min(_state["threads"], count)
+    if parts <= 1 or getattr(_inside, "active", False):
+        return [kernel(0, count)]
+    bounds = [count * i // parts for i in range(parts + 1)]
+    return _run_parts(kernel, list(zip(bounds[:-1], bounds[1:])))
+
+
+def _run_parts(kernel: Callable[[int, int], Any], parts: list[tuple[int, int]]) -> list[Any]:
+    """Run one slice per thread (the first on the calling thread); results in slice order."""
     if len(parts) == 1:
-        return [kernel(0, rows)]
+        return [kernel(*parts[0])]
     if not _pool_lock.acquire(blocking=False):
         return [_run_slice(kernel, lo, hi) for lo, hi in parts]
     try:
