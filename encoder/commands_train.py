@@ -58,6 +58,13 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--target-acc", type=float, default=None, help="stop when validation accuracy reaches this")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    g.add_argument(
+        "--data-parallel",
+        type=_positive,
+        default=1,
+        metavar="N",
+        help="cut each batch into N chunks run on CPU threads (default 1: off)",
+    )
     g.add_argument("--out", default=None, help="run folder, e.g. runs/NAME (metrics, plot, checkpoint)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -122,6 +129,7 @@ def _train_config(args: argparse.Namespace, task: str, device: str) -> TrainConf
         device=device,
         out=args.out,
         progress=not args.no_progress,
+        data_parallel=args.data_parallel,
     )
 
 

@@ -84,6 +84,21 @@ class Batch:
         """The number of sequences in the batch."""
         return len(self.lengths)
 
+    def split(self, parts: int) -> list[Batch]:
+        """The batch cut into ``parts`` batches of consecutive sequences (sizes differ by at most 1)."""
+        if not 1 <= parts <= self.size:
+            raise ValueError(f"Batch.split: cannot cut a batch of {self.size} sequences into {parts} parts")
+        bounds = [self.size * i // parts for i in range(parts + 1)]
+        return [
+            Batch(
+                tokens=self.tokens[lo:hi],
+                targets=self.targets[lo:hi],
+                padding_mask=self.padding_mask[lo:hi],
+                lengths=self.lengths[lo:hi],
+            )
+            for lo, hi in zip(bounds[:-1], bounds[1:])
+        ]
+
 
 # ---------------------------------------------------------------------------------------
 # Task base class and registry

@@ -60,6 +60,10 @@ class TrainConfig:
     out: str | None = None  # run folder for metrics, plots and checkpoints
     checkpoint_every: int | None = None
     progress: bool = True
+    # > 1: each batch is cut into this many chunks whose forward and backward run on CPU
+    # threads (minigrad.data_parallel_backward); the same gradients up to float rounding.
+    # With dropout the chunks draw random numbers in whichever order the threads run.
+    data_parallel: int = 1
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -68,6 +72,11 @@ class TrainConfig:
             raise ValueError(f"TrainConfig: schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if self.steps < 0 or self.batch_size < 1:
             raise ValueError("TrainConfig: steps must be >= 0 and batch_size >= 1")
+        if not 1 <= self.data_parallel <= self.batch_size:
+            raise ValueError(
+                f"TrainConfig: data_parallel must be between 1 and batch_size ({self.batch_size}), "
+                f"got {self.data_parallel}"
+            )
         if self.target_metric not in ("seq_acc", "token_acc", "loss"):
             raise ValueError(
                 f"TrainConfig: target_metric must be seq_acc, token_acc or loss, got {self.target_metric!r}"
@@ -203,19 +212,51 @@ class Trainer:
     def train_step(self, batch: Batch) -> tuple[float, dict[str, float], float]:
         """Forward, backward, clip, update; returns (loss, accuracy counts, grad norm)."""
         self.model.train()
-        logits = self.model(batch.tokens, batch.padding_mask)
-        loss = self.loss(logits, batch)
         self.optimizer.zero_grad()
-        loss.backward()
+        if self.config.data_parallel > 1:
+            loss, counts = self._backward_in_chunks(batch)
+        else:
+            logits = self.model(batch.tokens, batch.padding_mask)
+            loss = self.loss(logits, batch)
+            loss.backward()
+            with minigrad.no_grad():
+                counts = batch_metrics(logits.detach(), batch, self.task.ignore_index)
         norm = float("nan")
         if self.config.clip_norm:
             norm = optim.clip_grad_norm_(self.model.parameters(), self.config.clip_norm)
         self.optimizer.step()
         self.schedule.step()
         self.step += 1
-        with minigrad.no_grad():
-            counts = batch_metrics(logits.detach(), batch, self.task.ignore_index)
         return loss.item(), counts, norm
+
+    def _backward_in_chunks(self, batch: Batch) -> tuple[Tensor, dict[str, float]]:
+        """The batch's loss and gradients from chunks run on threads (``config.data_parallel``).
+
+        The loss is a mean over the labelled targets, so each chunk weighs its share of them.
+        """
+        split = batch.split(self.config.data_parallel)
+        counted = [(c, self._labelled(c)) for c in split]
+        chunks = [c for c, n in counted if n > 0]  # a chunk with nothing to average would be 0/0
+        labelled = [n for _, n in counted if n > 0]
+        logits: list[Tensor | None] = [None] * len(chunks)
+
+        def chunk_loss(i: int) -> Tensor:
+            logits[i] = out = self.model(chunks[i].tokens, chunks[i].padding_mask)
+            return self.loss(out, chunks[i])
+
+        loss = minigrad.data_parallel_backward(
+            chunk_loss, range(len(chunks)), self.model.parameters(), [n / sum(labelled) for n in labelled]
+        )
+        counts: dict[str, float] = {}
+        with minigrad.no_grad():
+            for out, chunk in zip(logits, chunks):
+                for key, value in batch_metrics(out.detach(), chunk, self.task.ignore_index).items():
+                    counts[key] = counts.get(key, 0.0) + value
+        return loss, counts
+
+    def _labelled(self, batch: Batch) -> int:
+        """How many targets of ``batch`` the loss averages over."""
+        return int(F.sum(F.cast(batch.targets != self.task.ignore_index, "int64")).item())
 
     def evaluate(self, batches: list[Batch] | None = None) -> dict[str, float]:
         """Mean loss, token accuracy and whole-sequence accuracy on the validation set."""
