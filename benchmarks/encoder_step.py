@@ -56,6 +56,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="pause before each timed step so the other framework's spinning threads sleep\n"
         "(default on the CPU: 250 with more than one thread, else 0; on CUDA: 0)",
     )
+    p.add_argument(
+        "--data-parallel",
+        type=int,
+        default=1,
+        metavar="N",
+        help="minigrad's step splits the batch into N chunks run on threads (minigrad.data_parallel_backward); "
+        "default 1: the whole batch in one graph",
+    )
     p.add_argument("--no-torch", action="store_true", help="time minigrad only")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     p.add_argument("--memory-steps", type=int, default=3, help="steps run by each memory subprocess (default 3)")
@@ -115,7 +123,11 @@ def memory_child(args: argparse.Namespace) -> None:
     base = bu.rss_bytes()
     if framework == "minigrad":
         model, opt = bu.build_minigrad(cfg, device, args.seed)
-        inputs = bu.minigrad_inputs(batch, device)
+        inputs = (
+            bu.minigrad_chunks(batch, args.data_parallel, device)
+            if args.data_parallel > 1
+            else bu.minigrad_inputs(batch, device)
+        )
         params = sum(p.size for p in model.parameters())
 
         def step() -> None:
@@ -161,7 +173,7 @@ def check_losses(args: argparse.Namespace, mg: tuple, th: tuple | None, torch: A
     """Step-0 loss of both frameworks (must agree to 1e-4 relative), and the loss after one Adam step."""
     import minigrad
 
-    model, opt, inputs = mg
+    model, opt, inputs, step_inputs = mg
     with minigrad.no_grad():
         loss0 = bu.minigrad_loss(model, inputs).item()
     lines = [f"loss at step 0: minigrad {loss0:.7f}"]
@@ -174,7 +186,7 @@ def check_losses(args: argparse.Namespace, mg: tuple, th: tuple | None, torch: A
     ok = rel0 <= 1e-4
     lines[0] += f", pytorch {tloss0:.7f}, relative difference {rel0:.1e} ({'OK' if ok else 'MISMATCH'}, tolerance 1e-4)"
     # one training step each, then the loss again: checks backward + Adam roughly agree too
-    bu.minigrad_step(model, opt, inputs)
+    bu.minigrad_step(model, opt, step_inputs)  # the step timed below: with --data-parallel, on chunks
     bu.torch_step(torch, tmodel, topt, tinputs)
     with minigrad.no_grad():
         loss1 = bu.minigrad_loss(model, inputs).item()
@@ -212,6 +224,11 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(threads)
         torch_threads = str(torch.get_num_threads())
     print(f"threads: numpy BLAS {threads} [{how}], torch intra-op {torch_threads}")
+    if args.data_parallel > 1:
+        print(
+            f"minigrad step: the batch in {args.data_parallel} chunks, forward+backward on threads "
+            "(minigrad.data_parallel_backward; BLAS on 1 thread during the chunks)"
+        )
     if torch is None:
         print(f"PyTorch comparison skipped: {torch_note}")
 
@@ -219,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     batch = bu.make_batch(cfg, args.seed)
     model, opt = bu.build_minigrad(cfg, device, args.seed)
     inputs = bu.minigrad_inputs(batch, device)
-    mg = (model, opt, inputs)
+    step_inputs = bu.minigrad_chunks(batch, args.data_parallel, device) if args.data_parallel > 1 else inputs
+    mg = (model, opt, inputs, step_inputs)
     th = None
     if torch is not None:
         tmodel, topt = bu.build_torch(torch, cfg, model, device)
@@ -228,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     for line in lines:
         print(line)
 
-    fns = {"minigrad": lambda: bu.minigrad_step(*mg)}
+    fns = {"minigrad": lambda: bu.minigrad_step(model, opt, step_inputs)}
     sync = {}
     if device == "cuda":
         sync["minigrad"] = bu.cuda_synchronize_minigrad
@@ -250,7 +268,9 @@ def main(argv: list[str] | None = None) -> int:
     memory = {}
     if not args.no_memory:
         for name in fns:
-            memory[name] = bu.measure_memory(cfg.name, device, name, threads, args.memory_steps, args.seed)
+            memory[name] = bu.measure_memory(
+                cfg.name, device, name, threads, args.memory_steps, args.seed, args.data_parallel
+            )
 
     print()
     header = f"{'framework':<10} {'median ms':>10} {'min ms':>9} {'GFLOP/s':>8} {'faults/step':>11} {'sys ms':>7}"
