@@ -44,7 +44,8 @@ class _ThreadState(threading.local):
 
     def __init__(self) -> None:
         self.enabled = True  # graph recording on (see set_grad_enabled)
-        self.scope_stack: list[Any] = []  # entries are Module objects or strings (see `scope`)
+        # the module scopes entered, innermost last: entries are Module objects or strings
+        # (see `scope`); each element is the whole path, so recording one is a lookup
         self.scope_tuple: list[tuple[Any, ...]] = [()]
 
 
@@ -109,15 +110,12 @@ class enable_grad(no_grad):
 
 # ---- module scopes, recorded on every node for the graph pictures --------------------
 def push_scope(entry: Any) -> None:
-    state = _thread_state
-    state.scope_stack.append(entry)
-    state.scope_tuple.append((*state.scope_tuple[-1], entry))
+    paths = _thread_state.scope_tuple
+    paths.append((*paths[-1], entry))
 
 
 def pop_scope() -> None:
-    state = _thread_state
-    state.scope_stack.pop()
-    state.scope_tuple.pop()
+    _thread_state.scope_tuple.pop()
 
 
 @contextmanager

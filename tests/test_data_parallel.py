@@ -12,6 +12,7 @@ from contextlib import contextmanager
 
 import numpy as np
 import pytest
+from threads import num_threads
 
 import minigrad
 import minigrad.backend as B
@@ -20,16 +21,6 @@ from encoder.layers import TransformerEncoderLayer
 from encoder.tasks import get_task
 from encoder.training import TrainConfig, Trainer, model_config_for
 from minigrad import nn
-
-
-@contextmanager
-def num_threads(n: int):
-    prev = minigrad.get_num_threads()
-    minigrad.set_num_threads(n)
-    try:
-        yield
-    finally:
-        minigrad.set_num_threads(prev)
 
 
 class Classifier(nn.Module):
@@ -240,13 +231,18 @@ def test_other_backends_run_the_chunks_one_after_the_other(marked):
 
 
 # ---- autograd state is per thread -------------------------------------------------------
-def test_no_grad_in_one_thread_does_not_stop_recording_in_another():
+@contextmanager
+def held_by_another_thread(make_context, seen=None):
+    """Another thread enters ``make_context()`` and stays inside until the block ends.
+
+    ``seen`` (a dict) gets that thread's ``is_grad_enabled()`` from inside the context.
+    """
     inside, release = threading.Event(), threading.Event()
-    seen = {}
 
     def other():
-        with minigrad.no_grad():
-            seen["other"] = minigrad.is_grad_enabled()
+        with make_context():
+            if seen is not None:
+                seen["other"] = minigrad.is_grad_enabled()
             inside.set()
             release.wait(10)
 
@@ -254,34 +250,27 @@ def test_no_grad_in_one_thread_does_not_stop_recording_in_another():
     t.start()
     assert inside.wait(10)
     try:
-        assert minigrad.is_grad_enabled()
-        x = minigrad.tensor([1.0], requires_grad=True)
-        assert (x * 2).requires_grad
+        yield
     finally:
         release.set()
         t.join()
+
+
+def test_no_grad_in_one_thread_does_not_stop_recording_in_another():
+    seen = {}
+    with held_by_another_thread(minigrad.no_grad, seen):
+        assert minigrad.is_grad_enabled()
+        x = minigrad.tensor([1.0], requires_grad=True)
+        assert (x * 2).requires_grad
     assert seen["other"] is False
 
 
 def test_scopes_are_per_thread():
-    inside, release = threading.Event(), threading.Event()
-
-    def other():
-        with minigrad.scope("elsewhere"):
-            inside.set()
-            release.wait(10)
-
-    t = threading.Thread(target=other)
-    t.start()
-    assert inside.wait(10)
-    try:
+    with held_by_another_thread(lambda: minigrad.scope("elsewhere")):
         x = minigrad.tensor([1.0], requires_grad=True)
         with minigrad.scope("here"):
             y = x * 2
         assert y._ctx.scope == ("here",)
-    finally:
-        release.set()
-        t.join()
 
 
 # ---- the trainer's option ---------------------------------------------------------------

@@ -29,13 +29,13 @@ import sys
 import threading
 import time
 import warnings
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
 from marked_backend import MarkedArray
 from test_backend_independence import CASES, Tracker, _make_inputs, _run, away, f
+from threads import num_threads
 
 import minigrad
 import minigrad.backend as B
@@ -46,16 +46,6 @@ from minigrad.optim import SGD, Adam, AdamW
 
 ROOT = Path(__file__).resolve().parents[1]
 BIG = 10**12  # "work" large enough to split under any threshold
-
-
-@contextmanager
-def num_threads(n: int):
-    prev = minigrad.get_num_threads()
-    minigrad.set_num_threads(n)
-    try:
-        yield
-    finally:
-        minigrad.set_num_threads(prev)
 
 
 @pytest.fixture
