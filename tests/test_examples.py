@@ -35,6 +35,7 @@ EXAMPLE_NAMES = [
     "06_train_sort_attention",
     "07_postln_vs_preln",
     "08_switch_backend",
+    "09_data_parallel",
 ]
 HAS_GRAPHVIZ = importlib.util.find_spec("graphviz") is not None
 HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
@@ -166,6 +167,15 @@ def test_08_switch_backend_gpu_branch(run: Any) -> None:
     assert r["cuda"]["array_type"].endswith("MarkedArray")  # it really ran on the other backend
     assert r["cuda"]["losses"] == pytest.approx(r["cpu"]["losses"], abs=1e-6)
     assert r["max_loss_diff"] < 1e-6
+
+
+def test_09_data_parallel(run: Any) -> None:
+    r = run("09_data_parallel")
+    assert r["largest_gradient"] > 0.01  # the gradients are not trivially zero ...
+    for key in ("max_diff_two_chunks", "max_diff_per_example", "max_diff_data_parallel"):
+        assert r[key] < 1e-12  # ... and the three ways agree with one backward (float64)
+    assert math.isfinite(r["loss"]) and r["loss"] > 0
+    assert r["ms_one_graph"] > 0 and r["ms_two_chunks"] > 0  # timed (not compared: no timing in tests)
 
 
 # ---- the examples' shared shape -----------------------------------------------------------------
