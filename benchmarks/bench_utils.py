@@ -515,8 +515,9 @@ def minigrad_chunks(batch: dict[str, np.ndarray], parts: int, device: str = "cpu
     size = len(batch["labels"])
     if not 1 <= parts <= size:
         raise ValueError(f"cannot split a batch of {size} into {parts} chunks")
-    bounds = [size * i // parts for i in range(parts + 1)]
-    return [minigrad_inputs({k: v[lo:hi] for k, v in batch.items()}, device) for lo, hi in zip(bounds[:-1], bounds[1:])]
+    from minigrad.parallel import even_slices
+
+    return [minigrad_inputs({k: v[lo:hi] for k, v in batch.items()}, device) for lo, hi in even_slices(size, parts)]
 
 
 def minigrad_step(model: Any, optimizer: Any, inputs: tuple[Any, Any, Any] | list[tuple[Any, Any, Any]]) -> Any:

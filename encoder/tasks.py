@@ -41,6 +41,7 @@ from typing import Any, TypeVar
 
 import minigrad
 from minigrad import Tensor
+from minigrad.parallel import even_slices
 
 Target = list[int] | int
 Example = tuple[list[int], Target]
@@ -88,7 +89,6 @@ class Batch:
         """The batch cut into ``parts`` batches of consecutive sequences (sizes differ by at most 1)."""
         if not 1 <= parts <= self.size:
             raise ValueError(f"Batch.split: cannot cut a batch of {self.size} sequences into {parts} parts")
-        bounds = [self.size * i // parts for i in range(parts + 1)]
         return [
             Batch(
                 tokens=self.tokens[lo:hi],
@@ -96,7 +96,7 @@ class Batch:
                 padding_mask=self.padding_mask[lo:hi],
                 lengths=self.lengths[lo:hi],
             )
-            for lo, hi in zip(bounds[:-1], bounds[1:])
+            for lo, hi in even_slices(self.size, parts)
         ]
 
 

@@ -181,13 +181,18 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_workers)
 
 
+def even_slices(count: int, parts: int) -> list[tuple[int, int]]:
+    """``parts`` contiguous ``(lo, hi)`` ranges covering ``[0, count)``, sizes differing by at most 1."""
+    bounds = [count * i // parts for i in range(parts + 1)]
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
 def slices(rows: int, work: int) -> list[tuple[int, int]]:
     """The ``(lo, hi)`` row ranges :func:`run_rows` would use for this call."""
     parts = min(_state["threads"], rows, max(1, work // MIN_WORK_PER_THREAD))
     if parts <= 1 or getattr(_inside, "active", False):
         return [(0, rows)]
-    bounds = [rows * i // parts for i in range(parts + 1)]
-    return list(zip(bounds[:-1], bounds[1:]))
+    return even_slices(rows, parts)
 
 
 def _run_slice(kernel: Callable[[int, int], Any], lo: int, hi: int) -> Any:
@@ -220,8 +225,7 @@ def run_jobs(kernel: Callable[[int, int], Any], count: int) -> list[Any]:
     parts = min(_state["threads"], count)
     if parts <= 1 or getattr(_inside, "active", False):
         return [kernel(0, count)]
-    bounds = [count * i // parts for i in range(parts + 1)]
-    return _run_parts(kernel, list(zip(bounds[:-1], bounds[1:])))
+    return _run_parts(kernel, even_slices(count, parts))
 
 
 def _run_parts(kernel: Callable[[int, int], Any], parts: list[tuple[int, int]]) -> list[Any]:
