@@ -428,6 +428,16 @@ class _StrongRef:
         return self.value
 
 
+def add_to_grad(t: Tensor, g: Tensor, create_graph: bool = False) -> None:
+    """``t.grad += g`` for a ``t.grad`` that exists: in place when that is safe, i.e. the
+    old gradient carries no graph (PyTorch's accumulation rule), else a new tensor."""
+    if not create_graph and t.grad._ctx is None and not t.grad.requires_grad:
+        t.grad.data += g.data
+    else:
+        with set_grad_enabled(create_graph):
+            t.grad = t.grad + g
+
+
 def run_backward(
     roots: Sequence[Tensor],
     root_grads: Sequence[Tensor],
@@ -483,14 +493,10 @@ def run_backward(
         return g
 
     def accumulate_into(t: Tensor, g: Tensor) -> None:
-        """`t.grad += g`, in place when that is safe (PyTorch's accumulation rule)."""
         if t.grad is None:
             t.grad = owned(g) if not create_graph else g
-        elif not create_graph and t.grad._ctx is None and not t.grad.requires_grad:
-            t.grad.data += g.data
         else:
-            with set_grad_enabled(create_graph):
-                t.grad = t.grad + g
+            add_to_grad(t, g, create_graph)
 
     def deliver_leaf(leaf: Tensor, g: Tensor) -> None:
         if leaf._hooks:

@@ -27,7 +27,7 @@ from typing import Any
 
 from . import backend as B
 from . import parallel
-from .autograd import grad
+from .autograd import add_to_grad, grad
 from .tensor import Tensor
 
 
@@ -122,9 +122,8 @@ def _accumulate(targets: list[Tensor], per_chunk: list[tuple[Tensor | None, ...]
         if len(parts) == 1 and id(total) in used:  # the engine may hand one array to two leaves
             total = total.copy()
         used.add(id(total))
+        g = Tensor._make(total, p.device, False, None)
         if p.grad is None:
-            p.grad = Tensor._make(total, p.device, False, None)
-        elif p.grad._ctx is None and not p.grad.requires_grad:
-            p.grad.data += total
+            p.grad = g
         else:
-            p.grad = p.grad + Tensor._make(total, p.device, False, None)
+            add_to_grad(p, g)
