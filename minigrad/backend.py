@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from . import parallel
+from . import cuda_kernels, parallel
 
 # dtypes are NumPy dtype objects; CuPy uses the same ones.
 float16 = np.dtype("float16")
@@ -147,6 +147,33 @@ class Backend:
     def col_sum(self, x: Any) -> Any:
         """``x.sum(axis=0)`` of a 2-D array: the sum of its rows (a bias gradient)."""
         return x.sum(axis=0)
+
+    # ---- whole fused-op passes as single kernels ------------------------------------
+    # On a GPU each array call is a kernel launch that costs CPU time, so a backend may do
+    # a fused op's whole pass over its rows in one kernel. These return None (or False)
+    # where the backend has no such kernel or it does not apply (dtype, layout); the op
+    # then composes the same formulas from array calls, as it does on NumPy.
+    def softmax_rows(self, w: Any, scale: float = 1.0, bool_mask: Any = None, float_mask: Any = None) -> bool:
+        """Overwrite ``w`` with ``softmax(w * scale + mask)`` along its last axis, shifted by
+        the row max; ``bool_mask`` (True: masked, -inf) or ``float_mask`` (added) broadcast
+        to ``w``. A row whose every entry is -inf becomes 0. False: not done, w unchanged."""
+        return False
+
+    def softmax_backward(self, g: Any, w: Any, scale: float = 1.0) -> Any:
+        """``w * (g - sum(g * w, -1)) * scale`` (softmax's vector-Jacobian product), or None."""
+        return None
+
+    def layer_norm_forward(self, x: Any, weight: Any, bias: Any, eps: float) -> tuple[Any, Any, Any] | None:
+        """``(y, mean, rstd)`` of layer norm over the rows of 2-D ``x`` (weight, bias:
+        1-D or None; mean, rstd: one per row, shape (rows, 1)), or None."""
+        return None
+
+    def layer_norm_backward(
+        self, g: Any, x: Any, mean: Any, rstd: Any, weight: Any, want_dx: bool, want_gxhat: bool
+    ) -> tuple[Any, Any] | None:
+        """``(dx, g * xhat)`` of layer norm for 2-D ``g`` and ``x`` (either None when not
+        wanted; ``g * xhat`` is summed over rows for the weight's gradient), or None."""
+        return None
 
     def quiet_overflow(self) -> AbstractContextManager:
         """A context in which an overflow (``exp`` of a large number) gives inf silently:
@@ -339,64 +366,6 @@ class NumpyBackend(Backend):
         np.add.at(target, index, values)
 
 
-# The row reductions of the fused ops as CUDA kernels. On a GPU these models are bound by
-# the CPU time spent issuing kernels, and a CuPy reduction (``x.sum(axis=-1)``) prepares
-# each launch at length; with these kernels the ops' CPU time per step fell 15-20% on an
-# H200 machine (README, "On a GPU"). One block of threads per row: each thread walks the
-# row with a stride, then the block adds (or takes the max of) the threads' values in
-# shared memory.
-_CUDA_ROW_KERNELS = r"""
-template <typename T> __device__ T nan_value();
-template <> __device__ float nan_value<float>() { return __int_as_float(0x7fc00000); }
-template <> __device__ double nan_value<double>() { return __longlong_as_double(0x7ff8000000000000LL); }
-
-// out[row] = sum(a[row, :])            (op 0)
-//          = sum(a[row, :] * b[row, :]) (op 1)
-//          = fmax over a[row, :]        (op 2: NaNs are skipped unless the whole row is NaN)
-template <typename T>
-__global__ void row_reduce(const T* a, const T* b, T* out, long long rows, int n, int op) {
-    extern __shared__ __align__(8) unsigned char shared_bytes[];
-    T* partial = reinterpret_cast<T*>(shared_bytes);
-    const long long row = blockIdx.x;
-    const T* ar = a + row * n;
-    const T* br = b + row * n;
-    T acc = (op == 2) ? nan_value<T>() : T(0);
-    for (int j = threadIdx.x; j < n; j += blockDim.x) {
-        if (op == 0) acc += ar[j];
-        else if (op == 1) acc += ar[j] * br[j];
-        else acc = fmax(acc, ar[j]);
-    }
-    partial[threadIdx.x] = acc;
-    __syncthreads();
-    for (int half = blockDim.x / 2; half > 0; half /= 2) {
-        if (threadIdx.x < half) {
-            T other = partial[threadIdx.x + half];
-            partial[threadIdx.x] = (op == 2) ? fmax(partial[threadIdx.x], other) : partial[threadIdx.x] + other;
-        }
-        __syncthreads();
-    }
-    if (threadIdx.x == 0) out[row] = partial[0];
-}
-
-// out[c] = sum over r of x[r, c]. A block covers 32 columns: each of its 32 rows of
-// threads (threadIdx.y) adds every 32nd row of x, then the block adds those 32 partial
-// sums per column in shared memory (a fixed order: the same result every run).
-template <typename T>
-__global__ void col_sum(const T* x, T* out, long long rows, long long cols) {
-    __shared__ T partial[32][33];
-    const long long c = blockIdx.x * 32LL + threadIdx.x;
-    T acc = T(0);
-    if (c < cols)
-        for (long long r = threadIdx.y; r < rows; r += 32) acc += x[r * cols + c];
-    partial[threadIdx.y][threadIdx.x] = acc;
-    __syncthreads();
-    for (int half = 16; half > 0; half /= 2) {
-        if (threadIdx.y < half) partial[threadIdx.y][threadIdx.x] += partial[threadIdx.y + half][threadIdx.x];
-        __syncthreads();
-    }
-    if (threadIdx.y == 0 && c < cols) out[c] = partial[0][threadIdx.x];
-}
-"""
 _ROW_SUM, _ROW_DOT, _ROW_MAX = 0, 1, 2
 
 
@@ -427,40 +396,119 @@ class CupyBackend(Backend):
 
         self._cupyx = cupyx
         self._adam_kernel: Any = None
-        self._row_module: Any = None  # compiled on first use
-        self._row_kernels: dict[tuple[str, np.dtype], Any] = {}
+        self._module: Any = None  # compiled on first use
+        self._kernels: dict[tuple[str, Any], Any] = {}  # (name, dtype) -> compiled kernel
 
-    # ---- row reductions as kernels (see _CUDA_ROW_KERNELS) ---------------------------
-    def _row_kernel(self, name: str, dtype: np.dtype) -> Any:
-        kernel = self._row_kernels.get((name, dtype))
+    # ---- the project's own kernels (source: minigrad/cuda_kernels.py) ----------------
+    def _kernel(self, name: str, dtype: np.dtype) -> Any:
+        """The compiled kernel ``name`` for float32 or float64 (the module compiles once)."""
+        kernel = self._kernels.get((name, dtype))
         if kernel is None:
-            if self._row_module is None:
-                names = [f"{k}<{t}>" for k in ("row_reduce", "col_sum") for t in ("float", "double")]
-                self._row_module = self.xp.RawModule(code=_CUDA_ROW_KERNELS, name_expressions=names)
-            kernel = self._row_module.get_function(f"{name}<{'float' if dtype == float32 else 'double'}>")
-            self._row_kernels[name, dtype] = kernel
+            if self._module is None:
+                names = [f"{k}<{t}>" for k in cuda_kernels.KERNELS for t in ("float", "double")]
+                self._module = self.xp.RawModule(code=cuda_kernels.SOURCE, name_expressions=names)
+            kernel = self._module.get_function(f"{name}<{'float' if dtype == float32 else 'double'}>")
+            self._kernels[name, dtype] = kernel
         return kernel
+
+    @staticmethod
+    def _rows_fit(*arrays: Any) -> bool:
+        """True when the row kernels apply: float32/float64, one dtype, C-contiguous, not
+        empty, and no more rows than a grid has blocks."""
+        a = arrays[0]
+        if a.dtype not in _BLAS_FLOATS or a.ndim == 0 or a.size == 0 or a.size // a.shape[-1] >= 2**31:
+            return False
+        return all(b.dtype == a.dtype and b.flags.c_contiguous for b in arrays)
+
+    @staticmethod
+    def _threads(n: int) -> int:
+        """Threads per block for rows of n values: a power of two in [32, 256]."""
+        threads = 32
+        while threads < n and threads < 256:
+            threads *= 2
+        return threads
 
     def _row_reduce(self, a: Any, b: Any, op: int) -> Any:
         """``a``'s last axis reduced (kept as size 1) by one kernel; None when the kernel does not apply."""
-        if (
-            a.dtype not in _BLAS_FLOATS
-            or a.ndim == 0
-            or a.size == 0
-            or not a.flags.c_contiguous
-            or (b is not None and (b.shape != a.shape or b.dtype != a.dtype or not b.flags.c_contiguous))
-        ):
+        if not self._rows_fit(a, *(() if b is None else (b,))) or (b is not None and b.shape != a.shape):
             return None
         n = a.shape[-1]
         rows = a.size // n
         out = self.xp.empty(a.shape[:-1] + (1,), dtype=a.dtype)
-        threads = 32
-        while threads < n and threads < 256:
-            threads *= 2
-        kernel = self._row_kernel("row_reduce", a.dtype)
         args = (a, a if b is None else b, out, np.int64(rows), np.int32(n), np.int32(op))
-        kernel((rows,), (threads,), args, shared_mem=threads * a.dtype.itemsize)
+        self._kernel("row_reduce", a.dtype)((rows,), (self._threads(n),), args)
         return out
+
+    def softmax_rows(self, w: Any, scale: float = 1.0, bool_mask: Any = None, float_mask: Any = None) -> bool:
+        if not self._rows_fit(w):
+            return False
+        if bool_mask is not None:  # scale and mask in one elementwise pass (CuPy broadcasts the mask)
+            self._masking_kernel("bool")(bool_mask, scale, w)
+            scale = 1.0
+        elif float_mask is not None:
+            self._masking_kernel("float")(float_mask.astype(w.dtype, copy=False), scale, w)
+            scale = 1.0
+        n = w.shape[-1]
+        rows = w.size // n
+        args = (w, np.int64(rows), np.int32(n), w.dtype.type(scale))
+        self._kernel("softmax_rows", w.dtype)((rows,), (self._threads(n),), args)
+        return True
+
+    def _masking_kernel(self, kind: str) -> Any:
+        """``w = w * scale`` and then -inf where a boolean mask is True, or + a float mask."""
+        kernel = self._kernels.get((kind, None))
+        if kernel is None:
+            if kind == "bool":
+                minus_inf = "(T)__longlong_as_double(0xfff0000000000000LL)"
+                params, body = "bool m, float64 scale", f"w = m ? {minus_inf} : (T)(w * scale)"
+            else:
+                params, body = "T m, float64 scale", "w = (T)(w * scale) + m"
+            kernel = self.xp.ElementwiseKernel(params, "T w", body, f"minigrad_{kind}_mask")
+            self._kernels[kind, None] = kernel
+        return kernel
+
+    def softmax_backward(self, g: Any, w: Any, scale: float = 1.0) -> Any:
+        g = self.xp.ascontiguousarray(g)
+        if g.shape != w.shape or not self._rows_fit(w, g):
+            return None
+        n = w.shape[-1]
+        rows = w.size // n
+        out = self.xp.empty_like(w)
+        args = (g, w, out, np.int64(rows), np.int32(n), w.dtype.type(scale))
+        self._kernel("softmax_backward_rows", w.dtype)((rows,), (self._threads(n),), args)
+        return out
+
+    def layer_norm_forward(self, x: Any, weight: Any, bias: Any, eps: float) -> tuple[Any, Any, Any] | None:
+        affine = [a for a in (weight, bias) if a is not None]
+        if x.ndim != 2 or not self._rows_fit(x, *affine) or any(a.shape != x.shape[-1:] for a in affine):
+            return None
+        rows, n = x.shape
+        out = self.xp.empty_like(x)
+        mean = self.xp.empty((rows, 1), dtype=x.dtype)
+        rstd = self.xp.empty_like(mean)
+        flags = (1 if weight is not None else 0) | (2 if bias is not None else 0)
+        args = (x, weight if weight is not None else x, bias if bias is not None else x, out, mean, rstd,
+                np.int64(rows), np.int32(n), x.dtype.type(eps), np.int32(flags))  # fmt: skip
+        self._kernel("layer_norm_forward", x.dtype)((rows,), (self._threads(n),), args)
+        return out, mean, rstd
+
+    def layer_norm_backward(
+        self, g: Any, x: Any, mean: Any, rstd: Any, weight: Any, want_dx: bool, want_gxhat: bool
+    ) -> tuple[Any, Any] | None:
+        g = self.xp.ascontiguousarray(g)
+        arrays = [x, g, mean, rstd] + ([weight] if weight is not None else [])
+        if x.ndim != 2 or g.shape != x.shape or mean.size != x.shape[0] or not self._rows_fit(*arrays):
+            return None
+        if weight is not None and weight.shape != x.shape[-1:]:
+            return None
+        rows, n = x.shape
+        dx = self.xp.empty_like(x) if want_dx else None
+        gxhat = self.xp.empty_like(x) if want_gxhat else None
+        flags = (1 if weight is not None else 0) | (2 if want_dx else 0) | (4 if want_gxhat else 0)
+        args = (g, x, mean, rstd, weight if weight is not None else x, dx if want_dx else x,
+                gxhat if want_gxhat else x, np.int64(rows), np.int32(n), np.int32(flags))  # fmt: skip
+        self._kernel("layer_norm_backward", x.dtype)((rows,), (self._threads(n),), args)
+        return dx, gxhat
 
     def row_max(self, x: Any) -> Any:
         out = self._row_reduce(x, None, _ROW_MAX)
@@ -479,7 +527,7 @@ class CupyBackend(Backend):
             return super().col_sum(x)
         rows, cols = x.shape
         out = self.xp.empty(cols, dtype=x.dtype)
-        kernel = self._row_kernel("col_sum", x.dtype)
+        kernel = self._kernel("col_sum", x.dtype)
         kernel(((cols + 31) // 32,), (32, 32), (x, out, np.int64(rows), np.int64(cols)))
         return out
 

@@ -296,3 +296,87 @@ def test_attention_weights_on_gpu_read_nothing_back(monkeypatch):
     w = cupy.asnumpy(w.data)
     assert np.all(w[:, 2] == 0) and np.all(w[:, 1, 2:] == 0)
     np.testing.assert_allclose(w[:, :2].sum(-1), 1.0, rtol=1e-6)
+
+
+# ---- the single-kernel hooks against their plain NumPy references (tests/kernel_reference.py)
+import kernel_reference  # noqa: E402
+
+KERNEL_ROWS = [1, 5, 32, 33, 64, 256, 1000, 2500]
+
+
+def _tol(dtype, n):
+    return (1e-5, 1e-6 * max(n, 10)) if dtype == "float32" else (1e-12, 1e-13 * max(n, 10))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("n", KERNEL_ROWS)
+@pytest.mark.parametrize("mask", [None, "bool", "float"])
+def test_softmax_kernels_match_the_reference(dtype, n, mask):
+    backend = minigrad.backend.get_backend(DEVICE)
+    rng = np.random.default_rng(n)
+    w = (3 * rng.standard_normal((3, 4, n))).astype(dtype)
+    w[0, 1] = -np.inf  # a row whose every score is masked becomes 0
+    w[1, 2, 0] = np.nan  # a NaN spreads over its row, as on the CPU
+    kwargs = {}
+    if mask == "bool":
+        kwargs["bool_mask"] = rng.random((3, 1, n)) < 0.3  # broadcast over the rows
+        kwargs["bool_mask"][2, 0, :] = True  # every key of batch 2 masked
+    elif mask == "float":
+        kwargs["float_mask"] = rng.standard_normal((1, 4, n)).astype(dtype)
+    want = w.copy()
+    kernel_reference.softmax_rows(want, 0.7, **kwargs)
+    got = cupy.asarray(w)
+    assert backend.softmax_rows(got, 0.7, **{k: cupy.asarray(v) for k, v in kwargs.items()}) is True
+    rtol, atol = _tol(dtype, n)
+    np.testing.assert_allclose(cupy.asnumpy(got), want, rtol=rtol, atol=atol)
+    assert np.all(cupy.asnumpy(got)[0, 1] == 0)
+
+    g = rng.standard_normal((3, 4, n)).astype(dtype)
+    p = np.nan_to_num(want)
+    for g_device in (cupy.asarray(g), cupy.asarray(np.ascontiguousarray(g.swapaxes(0, 1))).swapaxes(0, 1)):
+        got = backend.softmax_backward(g_device, cupy.asarray(p), 0.7)
+        assert type(got) is ARRAY_TYPE and got.dtype == dtype and got.flags.c_contiguous
+        want = kernel_reference.softmax_backward(g, p, 0.7)
+        np.testing.assert_allclose(cupy.asnumpy(got), want, rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("n", KERNEL_ROWS)
+@pytest.mark.parametrize("affine", ["both", "weight", "bias", "none"])
+def test_layer_norm_kernels_match_the_reference(dtype, n, affine):
+    backend = minigrad.backend.get_backend(DEVICE)
+    rng = np.random.default_rng(n + 7)
+    x = (2 + 3 * rng.standard_normal((37, n))).astype(dtype)
+    weight = rng.standard_normal(n).astype(dtype) if affine in ("both", "weight") else None
+    bias = rng.standard_normal(n).astype(dtype) if affine in ("both", "bias") else None
+    dev = lambda a: None if a is None else cupy.asarray(a)  # noqa: E731
+    rtol, atol = _tol(dtype, n)
+    got = backend.layer_norm_forward(cupy.asarray(x), dev(weight), dev(bias), 1e-5)
+    want = kernel_reference.layer_norm_forward(x, weight, bias, 1e-5)
+    for a, b in zip(got, want):
+        assert type(a) is ARRAY_TYPE and a.dtype == dtype and a.shape == b.shape
+        np.testing.assert_allclose(cupy.asnumpy(a), b, rtol=rtol, atol=atol)
+    mean, rstd = want[1].astype(dtype), want[2].astype(dtype)
+    g = rng.standard_normal((37, n)).astype(dtype)
+    for want_dx, want_gxhat in [(True, True), (True, False), (False, True)]:
+        got = backend.layer_norm_backward(
+            cupy.asarray(g), cupy.asarray(x), cupy.asarray(mean), cupy.asarray(rstd), dev(weight), want_dx, want_gxhat
+        )
+        want = kernel_reference.layer_norm_backward(g, x, mean, rstd, weight, want_dx, want_gxhat)
+        for a, b in zip(got, want):
+            assert (a is None) == (b is None)
+            if a is not None:
+                np.testing.assert_allclose(cupy.asnumpy(a), b, rtol=rtol, atol=atol * 10)
+
+
+def test_kernel_hooks_decline_what_they_do_not_cover():
+    """Half precision and mismatched arrays go back to the ops' array code."""
+    backend = minigrad.backend.get_backend(DEVICE)
+    half = cupy.ones((4, 8), dtype="float16")
+    assert backend.softmax_rows(half) is False
+    assert backend.softmax_backward(half, half) is None
+    assert backend.layer_norm_forward(half, None, None, 1e-5) is None
+    x = cupy.ones((4, 8), dtype="float32")
+    assert backend.layer_norm_forward(x, cupy.ones(7, dtype="float32"), None, 1e-5) is None
+    assert backend.layer_norm_forward(x, cupy.ones(8, dtype="float64"), None, 1e-5) is None
+    assert backend.softmax_backward(cupy.ones((4, 7), dtype="float32"), x) is None

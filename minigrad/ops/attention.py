@@ -33,11 +33,16 @@ class AttentionWeights(Function):
     def forward(self, q, k, bool_mask=None, float_mask=None, scale=1.0):
         xp, backend = self.xp, self.backend
         self.scale = scale
+        batch = F.broadcast_shapes(self.op_name, q.shape[:-2], k.shape[:-2])
+        w = xp.empty(batch + (q.shape[-2], k.shape[-2]), dtype=q.dtype)  # the shape of q @ k^T
+        if backend.asynchronous:  # a GPU: the scores, then scale, mask and softmax in one kernel
+            xp.matmul(q, k.swapaxes(-1, -2), out=w)
+            if backend.softmax_rows(w, scale, bool_mask, float_mask):
+                self.out = w
+                return w
         mask = float_mask
         if bool_mask is not None:  # as an additive mask: adding is cheaper than a full-size where
             mask = xp.where(bool_mask, -xp.inf, 0.0).astype(q.dtype)
-        batch = F.broadcast_shapes(self.op_name, q.shape[:-2], k.shape[:-2])
-        w = xp.empty(batch + (q.shape[-2], k.shape[-2]), dtype=q.dtype)  # the shape of q @ k^T
 
         def scores(q, k, w):  # S = q k^T * scale, written into w
             xp.matmul(q, k.swapaxes(-1, -2), out=w)
@@ -106,6 +111,17 @@ class AttentionWeights(Function):
         lead = self.out.shape[:-1]  # dq and dk before any sum over broadcast batch axes
         dq = _grad_buffer(xp, q, lead + q.shape[-1:]) if self.needs_input_grad[0] else None
         dk = _grad_buffer(xp, k, lead[:-1] + k.shape[-2:]) if self.needs_input_grad[1] else None
+
+        ds = backend.softmax_backward(g, self.out, scale)  # dS * scale in one kernel on a GPU
+        if ds is not None:
+            if dq is not None:
+                xp.matmul(ds, k, out=dq)
+            if dk is not None:
+                xp.matmul(ds.swapaxes(-1, -2), q, out=dk)
+            return (
+                sum_to_array(dq, q.shape) if dq is not None else None,
+                sum_to_array(dk, k.shape) if dk is not None else None,
+            )
 
         def grads(q, k, g, w, dq, dk):
             ds = g - backend.row_dot(g, w)

@@ -45,6 +45,12 @@ class LayerNorm(Function):
         x2 = x.reshape(-1, n).astype(dtype, copy=False)  # one row per normalized group
         weight = affine[0].reshape(-1) if has_weight else None
         bias = affine[-1].reshape(-1) if has_bias else None
+        stats_shape = x.shape[: x.ndim - naxes] + (1,) * naxes
+        fused = backend.layer_norm_forward(x2, weight, bias, eps)  # one kernel on a GPU
+        if fused is not None:
+            out, mu, rstd = fused
+            self.mu, self.rstd = mu.reshape(stats_shape), rstd.reshape(stats_shape)
+            return out.reshape(x.shape)
         out = xp.empty(x2.shape, dtype=dtype)
         mu = xp.empty((x2.shape[0], 1), dtype=dtype)
         rstd = xp.empty_like(mu)
@@ -65,7 +71,6 @@ class LayerNorm(Function):
             mu[lo:hi], rstd[lo:hi] = m, r
 
         self.run_rows(rows, x2.shape[0], 3 * x2.size)
-        stats_shape = x.shape[: x.ndim - naxes] + (1,) * naxes
         self.mu, self.rstd = mu.reshape(stats_shape), rstd.reshape(stats_shape)
         return out.reshape(x.shape)
 
@@ -113,6 +118,15 @@ class LayerNorm(Function):
         weight = self.inputs[1].data.reshape(-1) if self.has_weight else None
         want_w = self.has_weight and need[1]
         want_b = self.has_bias and need[-1]
+        fused = backend.layer_norm_backward(g2, x2, mu, rstd, weight, need[0], want_w)  # one kernel on a GPU
+        if fused is not None:
+            dx2, gxhat = fused
+            grads = [dx2.reshape(g.shape) if need[0] else None]
+            if self.has_weight:
+                grads.append(reshaped(backend.col_sum(gxhat), self.in_shapes[1]) if want_w else None)
+            if self.has_bias:
+                grads.append(reshaped(backend.col_sum(g2), self.in_shapes[-1]) if want_b else None)
+            return tuple(grads)
         dx = xp.empty(g.shape, dtype=g.dtype) if need[0] else None  # returned as is: not a view
         dx2 = dx.reshape(-1, n) if dx is not None else None
 
