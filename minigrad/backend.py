@@ -11,7 +11,9 @@ few operations that differ between the libraries (scatter-add, random numbers,
 moving data between devices) are methods of :class:`Backend`. So are the inner loops
 that each library runs best its own way: the row reductions of the fused ops and Adam's
 update (array expressions on NumPy; small CUDA kernels on CuPy, where every launch costs
-CPU time).
+CPU time), and whole passes of layer norm and softmax, which a GPU runs as one kernel
+each (source in ``minigrad/cuda_kernels.py``) and NumPy declines (the ops then compose
+the same formulas from array calls, on threads).
 
 Tests register an extra backend (see ``tests/marked_backend.py``) that runs on the CPU
 but marks every array it makes, to prove that no op silently falls back to NumPy.
