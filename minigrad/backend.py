@@ -150,6 +150,10 @@ class Backend:
         """``x.sum(axis=0)`` of a 2-D array: the sum of its rows (a bias gradient)."""
         return x.sum(axis=0)
 
+    def matmul2d(self, a: Any, b: Any) -> Any:
+        """``a @ b`` for 2-D arrays (either may be a transposed view): a Linear layer's products."""
+        return a @ b
+
     # ---- whole fused-op passes as single kernels ------------------------------------
     # On a GPU each array call is a kernel launch that costs CPU time, so a backend may do
     # a fused op's whole pass over its rows in one kernel. These return None (or False)
@@ -400,6 +404,9 @@ class CupyBackend(Backend):
         self._adam_kernel: Any = None
         self._module: Any = None  # compiled on first use
         self._kernels: dict[tuple[str, Any], Any] = {}  # (name, dtype) -> compiled kernel
+        self._cublas: Any = None
+        self._cublas = self._init_cublas()
+        self.direct_cublas = self._cublas is not None  # False: every product goes through CuPy's matmul
 
     # ---- the project's own kernels (source: minigrad/cuda_kernels.py) ----------------
     def _kernel(self, name: str, dtype: np.dtype) -> Any:
@@ -532,6 +539,67 @@ class CupyBackend(Backend):
         kernel = self._kernel("col_sum", x.dtype)
         kernel(((cols + 31) // 32,), (32, 32), (x, out, np.int64(rows), np.int64(cols)))
         return out
+
+    def matmul2d(self, a: Any, b: Any) -> Any:
+        """``a @ b`` as one cuBLAS call made here: CuPy's ``matmul`` spends more CPU time
+        on checks and dispatch than the product takes on the GPU (benchmarks/cupy_overhead.py).
+        Falls back to CuPy for other dtypes, layouts or empty matrices, or when the
+        environment sets ``MINIGRAD_CUBLAS=0``."""
+        if self._cublas is None or not self._cublas_fits(a, b):
+            return a @ b
+        cublas, handle, scalars = self._cublas
+        m, k = a.shape
+        n = b.shape[1]
+        out = self.xp.empty((m, n), dtype=a.dtype)
+        # cuBLAS is column-major: row-major out (m, n) is column-major out^T = b^T a^T. A
+        # C-contiguous row-major matrix is its transpose to cuBLAS (no op); an F-contiguous
+        # one (a transposed view) is itself, so cuBLAS transposes it (op T).
+        op_b, ldb = (cublas.CUBLAS_OP_N, n) if b.flags.c_contiguous else (cublas.CUBLAS_OP_T, k)
+        op_a, lda = (cublas.CUBLAS_OP_N, k) if a.flags.c_contiguous else (cublas.CUBLAS_OP_T, m)
+        gemm, one, zero = scalars[a.dtype]
+        gemm(handle, op_b, op_a, n, m, k, one.ctypes.data, b.data.ptr, ldb, a.data.ptr, lda,
+             zero.ctypes.data, out.data.ptr, n)  # fmt: skip
+        return out
+
+    @staticmethod
+    def _cublas_fits(a: Any, b: Any) -> bool:
+        return (
+            a.ndim == 2
+            and b.ndim == 2
+            and a.dtype == b.dtype
+            and a.dtype in _BLAS_FLOATS
+            and a.shape[1] == b.shape[0]
+            and a.size > 0
+            and b.size > 0
+            and max(a.shape + b.shape) < 2**31
+            and (a.flags.c_contiguous or a.flags.f_contiguous)
+            and (b.flags.c_contiguous or b.flags.f_contiguous)
+        )
+
+    def _init_cublas(self) -> Any:
+        """(cublas module, handle, {dtype: (gemm, 1, 0)}), or None when cuBLAS cannot be
+        called directly (another CuPy layout, or MINIGRAD_CUBLAS=0)."""
+        if os.environ.get("MINIGRAD_CUBLAS", "1") == "0":
+            return None
+        try:
+            from cupy_backends.cuda.libs import cublas
+
+            handle = self.xp.cuda.device.get_cublas_handle()
+            scalars = {
+                float32: (cublas.sgemm, np.array(1.0, float32), np.array(0.0, float32)),
+                float64: (cublas.dgemm, np.array(1.0, float64), np.array(0.0, float64)),
+            }
+        except Exception:  # noqa: BLE001 - any failure means: use CuPy's matmul
+            return None
+        self._cublas = cublas, handle, scalars
+        try:  # a first product, checked against CuPy's, before any op relies on the direct call
+            xp = self.xp
+            a, b = xp.arange(6, dtype=float32).reshape(2, 3), xp.arange(12, dtype=float32).reshape(4, 3).T
+            c, d = xp.arange(6, dtype=float32).reshape(3, 2).T, xp.arange(12, dtype=float32).reshape(3, 4)
+            ok = bool((self.matmul2d(a, b) == a @ b).all()) and bool((self.matmul2d(c, d) == c @ d).all())
+        except Exception:  # noqa: BLE001
+            ok = False
+        return (cublas, handle, scalars) if ok else None
 
     def from_host(self, array: np.ndarray) -> Any:
         return self.xp.asarray(array)

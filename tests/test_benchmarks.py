@@ -66,3 +66,18 @@ def test_encoder_step_runs_with_data_parallel(capsys: pytest.CaptureFixture[str]
     out = capsys.readouterr().out
     assert "the batch in 2 chunks" in out
     assert "minigrad" in out.split("framework")[-1]
+
+
+def test_cupy_overhead_runs_on_a_gpu_and_explains_itself_without_one(capsys: pytest.CaptureFixture[str]) -> None:
+    import cupy_overhead
+
+    import minigrad
+
+    rc = cupy_overhead.main(["--calls", "3", "--no-torch"])
+    out = capsys.readouterr().out
+    if not minigrad.is_available("cuda"):
+        assert rc == 1 and "needs CuPy and a GPU" in out
+        return
+    assert rc == 0
+    for row in ("cupy.add(x, y, out=out)", "backend.layer_norm_forward", "minigrad a + b (graph recorded)"):
+        assert row in out

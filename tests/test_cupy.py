@@ -380,3 +380,40 @@ def test_kernel_hooks_decline_what_they_do_not_cover():
     assert backend.layer_norm_forward(x, cupy.ones(7, dtype="float32"), None, 1e-5) is None
     assert backend.layer_norm_forward(x, cupy.ones(8, dtype="float64"), None, 1e-5) is None
     assert backend.softmax_backward(cupy.ones((4, 7), dtype="float32"), x) is None
+
+
+# ---- a Linear layer's products as direct cuBLAS calls (CupyBackend.matmul2d)
+def _layout(x, order):
+    return cupy.asarray(x) if order == "C" else cupy.asarray(np.ascontiguousarray(x.T)).T  # F: a transposed view
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape", [(1, 1, 1), (3, 5, 7), (64, 1, 9), (1, 300, 2), (257, 129, 65)])
+def test_direct_cublas_products_match_cupy_for_every_layout(dtype, shape):
+    backend = minigrad.backend.get_backend(DEVICE)
+    assert backend.direct_cublas, "cuBLAS could not be called directly: every product takes CuPy's matmul"
+    m, k, n = shape
+    rng = np.random.default_rng(m * 1000 + n)
+    a, b = rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((k, n)).astype(dtype)
+    rtol = 1e-5 if dtype == "float32" else 1e-12
+    for order_a in "CF":
+        for order_b in "CF":
+            ga, gb = _layout(a, order_a), _layout(b, order_b)
+            got = backend.matmul2d(ga, gb)
+            assert type(got) is ARRAY_TYPE and got.dtype == dtype and got.shape == (m, n) and got.flags.c_contiguous
+            np.testing.assert_allclose(cupy.asnumpy(got), a @ b, rtol=rtol, atol=rtol * k, err_msg=order_a + order_b)
+
+
+def test_direct_cublas_falls_back_to_cupy_where_it_does_not_apply(monkeypatch):
+    backend = minigrad.backend.get_backend(DEVICE)
+    rng = np.random.default_rng(5)
+    a = cupy.asarray(rng.standard_normal((6, 8)).astype("float32"))
+    b = cupy.asarray(rng.standard_normal((4, 5)).astype("float32"))
+    for x, y in [
+        (a[:, ::2], b),  # strided: neither C- nor F-contiguous
+        (a[:, :4], b.astype("float64")),  # mixed dtypes
+        (cupy.arange(12).reshape(3, 4), cupy.arange(8).reshape(4, 2)),  # integers
+    ]:
+        np.testing.assert_allclose(cupy.asnumpy(backend.matmul2d(x, y)), cupy.asnumpy(x @ y), rtol=1e-6)
+    monkeypatch.setenv("MINIGRAD_CUBLAS", "0")
+    assert minigrad.backend.CupyBackend().direct_cublas is False

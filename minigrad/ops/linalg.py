@@ -82,7 +82,7 @@ class Linear(Function):
 
     def forward(self, x, weight, *bias):
         x2 = x.reshape(-1, x.shape[-1])
-        out = x2 @ weight.T  # BLAS uses every core here
+        out = self.backend.matmul2d(x2, weight.T)  # BLAS uses every core here
         if bias:
             b = bias[0]
 
@@ -106,8 +106,9 @@ class Linear(Function):
         x, weight = self.inputs[0].data, self.inputs[1].data
         g2 = g.reshape(-1, g.shape[-1])
         need = self.needs_input_grad
-        gx = (g2 @ weight).reshape(x.shape) if need[0] else None
-        gw = g2.T @ x.reshape(-1, x.shape[-1]) if need[1] else None
+        matmul2d = self.backend.matmul2d
+        gx = matmul2d(g2, weight).reshape(x.shape) if need[0] else None
+        gw = matmul2d(g2.T, x.reshape(-1, x.shape[-1])) if need[1] else None
         if len(need) == 2:
             return gx, gw
         return gx, gw, (self.sum_rows(g2) if need[2] else None)
@@ -130,7 +131,7 @@ class LinearReLU(Linear):
 
     def forward(self, x, weight, *bias):
         x2 = x.reshape(-1, x.shape[-1])
-        out = x2 @ weight.T
+        out = self.backend.matmul2d(x2, weight.T)
         b = bias[0] if bias else None
         xp = self.xp
 
