@@ -256,7 +256,7 @@ class Function:
         passed whole. The kernel writes its results into output arrays among ``arrays``.
         """
         batch = shape[0] if len(shape) >= 3 else 0
-        if batch < 2:
+        if batch < 2 or not self.backend.threaded:  # one call; on a GPU each slice costs CPU time
             kernel(*arrays)
             return
         ndim = len(shape)
@@ -274,7 +274,7 @@ class Function:
         """
         first = arrays[0]
         out = self.xp.empty_like(first)
-        if first.ndim == 0:
+        if first.ndim == 0 or not self.backend.threaded:  # one call over everything
             kernel(out, *arrays)
             return out
 

@@ -331,6 +331,29 @@ def test_unthreaded_backend_runs_one_slice(forced):
     assert len(B._BACKENDS["cpu"].run_rows(lambda lo, hi: 1, 10, BIG)) == 3
 
 
+def test_unthreaded_backend_hands_whole_arrays_to_elementwise_and_batch_kernels(marked, forced):
+    """On a GPU (an unthreaded backend) slicing every array of a kernel call costs CPU time:
+    the op helpers call the kernel once with the arrays themselves."""
+    from minigrad.autograd import Function
+
+    fn = Function.__new__(Function)
+    fn.device, fn.xp = "marked", marked.xp
+    a = marked.from_host(np.arange(12.0).reshape(4, 3))
+    b = marked.from_host(np.ones((4, 3)))
+    seen = []
+
+    def add(out, x, y):
+        seen.append((x is a, y is b, out.shape))
+        marked.xp.add(x, y, out=out)
+
+    out = fn.elementwise(add, a, b)
+    assert seen == [(True, True, (4, 3))] and np.array_equal(out, np.arange(12.0).reshape(4, 3) + 1)
+    batch = marked.from_host(np.ones((5, 2, 3)))
+    seen.clear()
+    fn.run_batch(lambda x: seen.append(x is batch), (batch,), batch.shape)
+    assert seen == [True]
+
+
 # ---- ops: threads give the serial results -----------------------------------------------------
 @pytest.mark.parametrize("name", list(CASES))
 def test_op_matches_serial(name, forced):
