@@ -21,6 +21,7 @@ but marks every array it makes, to prove that no op silently falls back to NumPy
 
 from __future__ import annotations
 
+import ctypes
 import math
 import os
 from collections.abc import Callable
@@ -29,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from . import cuda_kernels, parallel
+from . import cuda_kernels, native, parallel
 
 # dtypes are NumPy dtype objects; CuPy uses the same ones.
 float16 = np.dtype("float16")
@@ -175,10 +176,20 @@ class Backend:
         return None
 
     def layer_norm_backward(
-        self, g: Any, x: Any, mean: Any, rstd: Any, weight: Any, want_dx: bool, want_gxhat: bool
-    ) -> tuple[Any, Any] | None:
-        """``(dx, g * xhat)`` of layer norm for 2-D ``g`` and ``x`` (either None when not
-        wanted; ``g * xhat`` is summed over rows for the weight's gradient), or None."""
+        self, g: Any, x: Any, mean: Any, rstd: Any, weight: Any, want_dx: bool, want_dweight: bool, want_dbias: bool
+    ) -> tuple[Any, Any, Any] | None:
+        """``(dx, dweight, dbias)`` of layer norm for 2-D ``g`` and ``x``: dx like x,
+        ``dweight = sum(g * xhat)`` and ``dbias = sum(g)`` over the rows (each None when
+        not wanted), or None."""
+        return None
+
+    def bias_relu(self, out: Any, bias: Any) -> bool:
+        """Overwrite 2-D ``out`` with ``max(out + bias, 0)`` (bias: 1-D or None). False: not
+        done, out unchanged."""
+        return False
+
+    def relu_backward(self, g: Any, y: Any, want_dbias: bool) -> tuple[Any, Any] | None:
+        """``(g * [y > 0], its sum over rows or None)`` for 2-D ``g`` and ``y``, or None."""
         return None
 
     def quiet_overflow(self) -> AbstractContextManager:
@@ -271,6 +282,11 @@ class Backend:
 
 
 _BLAS_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _address(array: Any, offset: int = 0) -> int | None:
+    """The address of ``array``'s element number ``offset`` (C order), for the C kernels; None for None."""
+    return None if array is None else array.ctypes.data + offset * array.itemsize
 _OPENBLAS: list[dict[str, Any] | None] = []  # the lookup's result, once made
 
 
@@ -285,7 +301,6 @@ def openblas_api() -> dict[str, Any] | None:
     """
     if _OPENBLAS:
         return _OPENBLAS[0]
-    import ctypes
 
     found = None
     try:
@@ -312,9 +327,154 @@ def openblas_api() -> dict[str, Any] | None:
 
 
 class NumpyBackend(Backend):
-    """NumPy on the CPU."""
+    """NumPy on the CPU.
+
+    Layer norm and the attention softmax run as C loops over rows when the machine can
+    compile them (``minigrad.native``, source in ``minigrad/cpu_kernels.py``); otherwise
+    these hooks decline and the ops compose the same formulas from NumPy calls.
+    """
 
     threaded = True
+    use_native = True  # False: never use the C kernels (tests compare both paths)
+
+    def native(self) -> Any:
+        """The compiled C kernels (``minigrad.native.Library``), or None."""
+        return native.library() if self.use_native else None
+
+    def _native_kernel(self, name: str, *arrays: Any) -> Any:
+        """C kernel ``name`` for these arrays, or None: it applies to plain float32/float64
+        arrays of one dtype, C-contiguous, with non-empty rows."""
+        first = arrays[0]
+        if first.dtype not in _BLAS_FLOATS or first.ndim == 0 or first.shape[-1] == 0:
+            return None
+        if not all(type(a) is np.ndarray and a.dtype == first.dtype and a.flags.c_contiguous for a in arrays):
+            return None
+        lib = self.native()
+        return None if lib is None else lib.function(name, "f32" if first.dtype == float32 else "f64")
+
+    def layer_norm_forward(self, x: Any, weight: Any, bias: Any, eps: float) -> tuple[Any, Any, Any] | None:
+        affine = [a for a in (weight, bias) if a is not None]
+        if x.ndim != 2 or any(a.shape != x.shape[-1:] for a in affine):
+            return None
+        kernel = self._native_kernel("layer_norm_forward", x, *affine)
+        if kernel is None:
+            return None
+        rows, n = x.shape
+        out = np.empty_like(x)
+        mean = np.empty((rows, 1), dtype=x.dtype)
+        rstd = np.empty_like(mean)
+
+        def run(lo: int, hi: int) -> None:
+            kernel(_address(x, lo * n), _address(weight), _address(bias), _address(out, lo * n),
+                   _address(mean, lo), _address(rstd, lo), hi - lo, n, eps)  # fmt: skip
+
+        self.run_rows(run, rows, 3 * x.size)
+        return out, mean, rstd
+
+    def layer_norm_backward(
+        self, g: Any, x: Any, mean: Any, rstd: Any, weight: Any, want_dx: bool, want_dweight: bool, want_dbias: bool
+    ) -> tuple[Any, Any, Any] | None:
+        g = np.ascontiguousarray(g)  # an upstream gradient may be a broadcast view
+        if x.ndim != 2 or g.shape != x.shape or mean.size != x.shape[0] or rstd.size != x.shape[0]:
+            return None
+        if weight is not None and weight.shape != x.shape[-1:]:
+            return None
+        kernel = self._native_kernel("layer_norm_backward", x, g, mean, rstd, *([weight] if weight is not None else []))
+        if kernel is None:
+            return None
+        rows, n = x.shape
+        dx = np.empty_like(x) if want_dx else None
+
+        def run(lo: int, hi: int) -> tuple[Any, Any]:  # this slice's sums for dL/dw and dL/db
+            dw = np.zeros(n, dtype=x.dtype) if want_dweight else None
+            db = np.zeros(n, dtype=x.dtype) if want_dbias else None
+            kernel(_address(g, lo * n), _address(x, lo * n), _address(mean, lo), _address(rstd, lo),
+                   _address(weight), _address(dx, lo * n), _address(dw), _address(db), hi - lo, n)  # fmt: skip
+            return dw, db
+
+        parts = self.run_rows(run, rows, 4 * x.size)
+        dweight = parallel.add_partials([p[0] for p in parts]) if want_dweight else None
+        dbias = parallel.add_partials([p[1] for p in parts]) if want_dbias else None
+        return dx, dweight, dbias
+
+    def softmax_rows(self, w: Any, scale: float = 1.0, bool_mask: Any = None, float_mask: Any = None) -> bool:
+        prepare = self._native_kernel("softmax_prepare", w)
+        if prepare is None:
+            return False
+        finish = self.native().function("softmax_finish", "f32" if w.dtype == float32 else "f64")
+        kind, mask = 0, None
+        if bool_mask is not None:
+            kind, mask = 1, np.broadcast_to(np.asarray(bool_mask, dtype=bool_), w.shape)
+        elif float_mask is not None:
+            kind, mask = 2, np.broadcast_to(np.asarray(float_mask, dtype=w.dtype), w.shape)
+        lead = w.ndim - 1
+        shape = (ctypes.c_longlong * max(lead, 1))(*w.shape[:-1])
+        strides = (ctypes.c_longlong * max(lead, 1))(*(s // mask.itemsize for s in mask.strides[:-1]) if kind else ())
+        last = mask.strides[-1] // mask.itemsize if kind else 0
+        n = w.shape[-1]
+        rows = w.size // n
+        w2 = w.reshape(rows, n)  # a view: w is C-contiguous
+        row_max = np.empty(rows, dtype=w.dtype)
+        block = max(1, (1 << 16) // n)  # rows per pass of the three: they stay in the cache between passes
+
+        def run(lo: int, hi: int) -> None:
+            for start in range(lo, hi, block):
+                stop = min(start + block, hi)
+                prepare(w2.ctypes.data, start, stop, n, scale, kind, _address(mask), lead, shape, strides, last,
+                        row_max.ctypes.data)  # fmt: skip
+                np.exp(w2[start:stop], out=w2[start:stop])
+                finish(w2.ctypes.data, start, stop, n, row_max.ctypes.data)
+
+        self.run_rows(run, rows, 3 * w.size)
+        return True
+
+    def bias_relu(self, out: Any, bias: Any) -> bool:
+        if out.ndim != 2 or (bias is not None and bias.shape != out.shape[-1:]):
+            return False
+        kernel = self._native_kernel("bias_relu", out, *([bias] if bias is not None else []))
+        if kernel is None:
+            return False
+        n = out.shape[1]
+
+        def run(lo: int, hi: int) -> None:
+            kernel(_address(out, lo * n), _address(bias), hi - lo, n)
+
+        self.run_rows(run, out.shape[0], 2 * out.size)
+        return True
+
+    def relu_backward(self, g: Any, y: Any, want_dbias: bool) -> tuple[Any, Any] | None:
+        g = np.ascontiguousarray(g)
+        if g.ndim != 2 or g.shape != y.shape:
+            return None
+        kernel = self._native_kernel("relu_backward", g, y)
+        if kernel is None:
+            return None
+        n = g.shape[1]
+        dx = np.empty_like(g)
+
+        def run(lo: int, hi: int) -> Any:  # this slice's share of the bias gradient
+            db = np.zeros(n, dtype=g.dtype) if want_dbias else None
+            kernel(_address(g, lo * n), _address(y, lo * n), _address(dx, lo * n), _address(db), hi - lo, n)
+            return db
+
+        parts = self.run_rows(run, g.shape[0], 3 * g.size)
+        return dx, (parallel.add_partials(parts) if want_dbias else None)
+
+    def softmax_backward(self, g: Any, w: Any, scale: float = 1.0) -> Any:
+        g = np.ascontiguousarray(g)
+        if g.shape != w.shape:
+            return None
+        kernel = self._native_kernel("softmax_backward", w, g)
+        if kernel is None:
+            return None
+        n = w.shape[-1]
+        out = np.empty_like(w)
+
+        def run(lo: int, hi: int) -> None:
+            kernel(_address(g, lo * n), _address(w, lo * n), _address(out, lo * n), hi - lo, n, scale)
+
+        self.run_rows(run, w.size // n, 3 * w.size)
+        return out
 
     def blas_threads(self) -> int | None:
         api = openblas_api()
@@ -502,8 +662,9 @@ class CupyBackend(Backend):
         return out, mean, rstd
 
     def layer_norm_backward(
-        self, g: Any, x: Any, mean: Any, rstd: Any, weight: Any, want_dx: bool, want_gxhat: bool
-    ) -> tuple[Any, Any] | None:
+        self, g: Any, x: Any, mean: Any, rstd: Any, weight: Any, want_dx: bool, want_dweight: bool, want_dbias: bool
+    ) -> tuple[Any, Any, Any] | None:
+        want_gxhat = want_dweight
         g = self.xp.ascontiguousarray(g)
         arrays = [x, g, mean, rstd] + ([weight] if weight is not None else [])
         if x.ndim != 2 or g.shape != x.shape or mean.size != x.shape[0] or not self._rows_fit(*arrays):
@@ -517,7 +678,7 @@ class CupyBackend(Backend):
         args = (g, x, mean, rstd, weight if weight is not None else x, dx if want_dx else x,
                 gxhat if want_gxhat else x, np.int64(rows), np.int32(n), np.int32(flags))  # fmt: skip
         self._kernel("layer_norm_backward", x.dtype)((rows,), (self._threads(n),), args)
-        return dx, gxhat
+        return dx, (self.col_sum(gxhat) if want_dweight else None), (self.col_sum(g) if want_dbias else None)
 
     def row_max(self, x: Any) -> Any:
         out = self._row_reduce(x, None, _ROW_MAX)

@@ -1,14 +1,16 @@
 """Plain NumPy versions of the backend's single-kernel hooks (``Backend.softmax_rows``,
 ``softmax_backward``, ``layer_norm_forward``, ``layer_norm_backward``).
 
-The NumPy backend has no such kernels (the ops compose the same formulas from array
-calls, on threads); the CuPy backend runs each as one CUDA kernel. These references are
-written from the hooks' docstrings, independently of both, so that
+The NumPy backend runs them as C loops when it can compile them (``minigrad.native``;
+otherwise the ops compose the same formulas from array calls); the CuPy backend runs each
+as one CUDA kernel. These references are written from the hooks' docstrings,
+independently of all three, so that
 
 * on the CPU, tests can install them on the NumPy backend and prove that the ops call
   the hooks correctly (arguments, flags, shapes) and get the CPU path's values and
   gradients (``tests/test_fused_kernel_hooks.py``);
-* on a GPU, the CUDA kernels are compared with them (``tests/test_cupy.py``).
+* the C kernels (``tests/test_native.py``) and, on a GPU, the CUDA kernels
+  (``tests/test_cupy.py``) are compared with them.
 """
 
 from __future__ import annotations
@@ -47,14 +49,14 @@ def layer_norm_forward(x, weight, bias, eps):
     return y, mean, rstd
 
 
-def layer_norm_backward(g, x, mean, rstd, weight, want_dx, want_gxhat):
+def layer_norm_backward(g, x, mean, rstd, weight, want_dx, want_dweight, want_dbias):
     g, x = np.asarray(g), np.asarray(x)
     xhat = (x - mean) * rstd
     dxhat = g * weight if weight is not None else g
     dx = None
     if want_dx:
         dx = rstd * (dxhat - dxhat.mean(axis=-1, keepdims=True) - xhat * (dxhat * xhat).mean(axis=-1, keepdims=True))
-    return dx, (g * xhat if want_gxhat else None)
+    return dx, ((g * xhat).sum(axis=0) if want_dweight else None), (g.sum(axis=0) if want_dbias else None)
 
 
 HOOKS = {

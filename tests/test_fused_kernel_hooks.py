@@ -1,13 +1,15 @@
-"""The ops' single-kernel path, run on the CPU.
+"""The ops' single-kernel path, with reference kernels.
 
-On a GPU, layer norm, the attention weights and softmax's backward each hand a whole
-pass to one backend kernel (``Backend.layer_norm_forward`` ...; CUDA source in
-``minigrad/cuda_kernels.py``); on NumPy those hooks return None and the ops compose the
-same formulas from array calls. Here plain NumPy versions of the hooks
-(``tests/kernel_reference.py``) are installed on the CPU backend, so CI checks the ops'
-side of that path: the hooks are called, with arguments that give the CPU path's values
-and gradients, and a finite-difference check passes through them. ``tests/test_cupy.py``
-checks the CUDA kernels against the same references on a GPU.
+Layer norm, the attention weights and softmax's backward each hand a whole pass to a
+backend hook (``Backend.layer_norm_forward`` ...): C loops on the CPU when they can be
+compiled (``minigrad/cpu_kernels.py``), CUDA kernels on a GPU (``minigrad/cuda_kernels.py``);
+where a backend has none the hooks decline and the ops compose the same formulas from
+array calls. Here plain NumPy versions of the hooks (``tests/kernel_reference.py``) are
+installed on the CPU backend and compared with the array-call path (the C kernels off),
+so CI checks the ops' side of the hooks: they are called, with arguments that give the
+array path's values and gradients, and a finite-difference check passes through them.
+``tests/test_native.py`` and ``tests/test_cupy.py`` check the C and CUDA kernels against
+the same references.
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ def hooks(monkeypatch):
     """Install the reference hooks on the NumPy backend; returns a function that does it
     and the names of the hooks called so far."""
     called: list[str] = []
+    monkeypatch.setattr(NumpyBackend, "use_native", False)  # "expected": the array-call path
 
-    def install(asynchronous=False):
+    def install():
         for name, fn in kernel_reference.HOOKS.items():
 
             def spy(self, *args, _fn=fn, _name=name, **kwargs):
@@ -38,8 +41,6 @@ def hooks(monkeypatch):
                 return _fn(*args, **kwargs)
 
             monkeypatch.setattr(NumpyBackend, name, spy)
-        if asynchronous:  # the attention forward takes the kernel path on a GPU only
-            monkeypatch.setattr(NumpyBackend, "asynchronous", True)
 
     return install, called
 
@@ -122,7 +123,7 @@ def test_attention_weights_through_the_kernel_hooks(case, hooks):
 
     expected = _value_and_grads(fn, [q, k], 2)
     install, called = hooks
-    install(asynchronous=True)
+    install()
     got = _value_and_grads(fn, [q, k], 2)
     assert called == ["softmax_rows", "softmax_backward"]
     _same(got, expected)
@@ -132,7 +133,7 @@ def test_attention_weights_through_the_kernel_hooks(case, hooks):
 
 def test_attention_hooks_pass_a_gradient_check(hooks):
     install, _ = hooks
-    install(asynchronous=True)
+    install()
     q, k = _tensor("aq", (2, 3, 4)), _tensor("ak", (2, 5, 4))
     mask = minigrad.tensor(np.array([False, False, True, False, True]))
     assert minigrad.gradcheck(lambda q, k: F.attention_weights(q, k, mask=mask, scale=0.5), (q, k))
@@ -149,11 +150,12 @@ def test_softmax_backward_through_the_kernel_hook(axis, hooks):
     _same(got, expected)
 
 
-def test_plain_numpy_backend_has_no_single_kernels():
-    """On NumPy the hooks decline, so the ops keep their threaded array code."""
+def test_numpy_backend_without_c_kernels_declines_the_hooks():
+    """Without the C kernels the hooks decline, so the ops keep their threaded array code."""
     backend = NumpyBackend()
+    backend.use_native = False
     x = np.ones((2, 3))
     assert backend.softmax_rows(x.copy()) is False
     assert backend.softmax_backward(x, x) is None
     assert backend.layer_norm_forward(x, None, None, 1e-5) is None
-    assert backend.layer_norm_backward(x, x, x[:, :1], x[:, :1], None, True, True) is None
+    assert backend.layer_norm_backward(x, x, x[:, :1], x[:, :1], None, True, True, True) is None

@@ -35,21 +35,20 @@ class AttentionWeights(Function):
         self.scale = scale
         batch = F.broadcast_shapes(self.op_name, q.shape[:-2], k.shape[:-2])
         w = xp.empty(batch + (q.shape[-2], k.shape[-2]), dtype=q.dtype)  # the shape of q @ k^T
-        if backend.asynchronous:  # a GPU: the scores, then scale, mask and softmax in one kernel
+
+        def weights(q, k, bool_mask, float_mask, w):  # W = softmax(q k^T * scale + mask), written into w
             xp.matmul(q, k.swapaxes(-1, -2), out=w)
+            # the backend's kernel: scale, mask and softmax in one C loop per row (or one
+            # GPU kernel); where it has none, NumPy calls below
             if backend.softmax_rows(w, scale, bool_mask, float_mask):
-                self.out = w
-                return w
-        mask = float_mask
-        if bool_mask is not None:  # as an additive mask: adding is cheaper than a full-size where
-            mask = xp.where(bool_mask, -xp.inf, 0.0).astype(q.dtype)
-
-        def scores(q, k, w):  # S = q k^T * scale, written into w
-            xp.matmul(q, k.swapaxes(-1, -2), out=w)
+                return
+            mask = float_mask
+            if bool_mask is not None:  # as an additive mask: adding is cheaper than a full-size where
+                mask = xp.where(bool_mask, -xp.inf, 0.0).astype(w.dtype)
             w *= scale
-
-        def weights(q, k, mask, w):  # W = softmax(S + mask), written into w
-            scores(q, k, w)
+            if backend.asynchronous:  # a GPU: the mean trick's check below would wait for it
+                max_shifted(q, k, mask, w, rescore=False)
+                return
             # softmax(s) = exp(s - c) / sum(exp(s - c)) for any c per row. The textbook c is
             # the row max (no exp can overflow), but a max along short rows is NumPy's
             # slowest reduction; the mean of the scores before masking is a fast sum and
@@ -63,12 +62,14 @@ class AttentionWeights(Function):
                 xp.exp(w, out=w)
                 total = backend.row_sum(w)
             if not bool(xp.isfinite(total).all() and (total > 0).all()):
-                max_shifted(q, k, mask, w)
+                max_shifted(q, k, mask, w, rescore=True)
                 return
             w /= total
 
-        def max_shifted(q, k, mask, w):  # the same with c = row max; rows with every key masked get 0
-            scores(q, k, w)
+        def max_shifted(q, k, mask, w, rescore):  # c = row max; rows with every key masked get 0
+            if rescore:  # the scores again (w holds the failed attempt)
+                xp.matmul(q, k.swapaxes(-1, -2), out=w)
+                w *= scale
             if mask is not None:
                 w += mask
             m = backend.row_max(w)
@@ -84,9 +85,7 @@ class AttentionWeights(Function):
                 total = xp.where(dead, 1.0, total)
             w /= total
 
-        # on a GPU the row max is one kernel like the sum, and the mean trick's check would
-        # wait for the GPU (bool of an array): take the max from the start
-        self.run_batch(max_shifted if backend.asynchronous else weights, (q, k, mask, w), w.shape)
+        self.run_batch(weights, (q, k, bool_mask, float_mask, w), w.shape)
         self.out = w
         return w
 
@@ -112,26 +111,21 @@ class AttentionWeights(Function):
         dq = _grad_buffer(xp, q, lead + q.shape[-1:]) if self.needs_input_grad[0] else None
         dk = _grad_buffer(xp, k, lead[:-1] + k.shape[-2:]) if self.needs_input_grad[1] else None
 
-        ds = backend.softmax_backward(g, self.out, scale)  # dS * scale in one kernel on a GPU
-        if ds is not None:
-            if dq is not None:
-                xp.matmul(ds, k, out=dq)
-            if dk is not None:
-                xp.matmul(ds.swapaxes(-1, -2), q, out=dk)
-            return (
-                sum_to_array(dq, q.shape) if dq is not None else None,
-                sum_to_array(dk, k.shape) if dk is not None else None,
-            )
-
         def grads(q, k, g, w, dq, dk):
-            ds = g - backend.row_dot(g, w)
-            ds *= w  # dS, the softmax vector-Jacobian product
+            ds = backend.softmax_backward(g, w, scale)  # dS * scale: a C loop per row, or one GPU kernel
+            left = 1.0  # the scale still to apply to dq and dk
+            if ds is None:
+                ds = g - backend.row_dot(g, w)
+                ds *= w  # dS, the softmax vector-Jacobian product
+                left = scale
             if dq is not None:
                 xp.matmul(ds, k, out=dq)
-                dq *= scale
+                if left != 1.0:
+                    dq *= left
             if dk is not None:
                 xp.matmul(ds.swapaxes(-1, -2), q, out=dk)
-                dk *= scale
+                if left != 1.0:
+                    dk *= left
 
         self.run_batch(grads, (q, k, g, self.out, dq, dk), self.out.shape)
         return (

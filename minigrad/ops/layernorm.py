@@ -46,7 +46,7 @@ class LayerNorm(Function):
         weight = affine[0].reshape(-1) if has_weight else None
         bias = affine[-1].reshape(-1) if has_bias else None
         stats_shape = x.shape[: x.ndim - naxes] + (1,) * naxes
-        fused = backend.layer_norm_forward(x2, weight, bias, eps)  # one kernel on a GPU
+        fused = backend.layer_norm_forward(x2, weight, bias, eps)  # a C loop per row, or one GPU kernel
         if fused is not None:
             out, mu, rstd = fused
             self.mu, self.rstd = mu.reshape(stats_shape), rstd.reshape(stats_shape)
@@ -118,14 +118,14 @@ class LayerNorm(Function):
         weight = self.inputs[1].data.reshape(-1) if self.has_weight else None
         want_w = self.has_weight and need[1]
         want_b = self.has_bias and need[-1]
-        fused = backend.layer_norm_backward(g2, x2, mu, rstd, weight, need[0], want_w)  # one kernel on a GPU
+        fused = backend.layer_norm_backward(g2, x2, mu, rstd, weight, need[0], want_w, want_b)  # C or CUDA
         if fused is not None:
-            dx2, gxhat = fused
+            dx2, dw, db = fused
             grads = [dx2.reshape(g.shape) if need[0] else None]
             if self.has_weight:
-                grads.append(reshaped(backend.col_sum(gxhat), self.in_shapes[1]) if want_w else None)
+                grads.append(reshaped(dw, self.in_shapes[1]) if want_w else None)
             if self.has_bias:
-                grads.append(reshaped(backend.col_sum(g2), self.in_shapes[-1]) if want_b else None)
+                grads.append(reshaped(db, self.in_shapes[-1]) if want_b else None)
             return tuple(grads)
         dx = xp.empty(g.shape, dtype=g.dtype) if need[0] else None  # returned as is: not a view
         dx2 = dx.reshape(-1, n) if dx is not None else None

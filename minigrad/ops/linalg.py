@@ -103,15 +103,20 @@ class Linear(Function):
         return gx, gw, (F.sum(g2, 0) if need[2] else None)
 
     def backward_array(self, g):
-        x, weight = self.inputs[0].data, self.inputs[1].data
         g2 = g.reshape(-1, g.shape[-1])
+        has_bias_grad = len(self.needs_input_grad) == 3 and self.needs_input_grad[2]
+        return self._grads(g2, self.sum_rows(g2) if has_bias_grad else None)
+
+    def _grads(self, g2, bias_grad):
+        """dL/dx and dL/dW from the gradient g2 as (N, out), and the bias's (given)."""
+        x, weight = self.inputs[0].data, self.inputs[1].data
         need = self.needs_input_grad
         matmul2d = self.backend.matmul2d
         gx = matmul2d(g2, weight).reshape(x.shape) if need[0] else None
         gw = matmul2d(g2.T, x.reshape(-1, x.shape[-1])) if need[1] else None
         if len(need) == 2:
             return gx, gw
-        return gx, gw, (self.sum_rows(g2) if need[2] else None)
+        return gx, gw, bias_grad
 
 
 class LinearReLU(Linear):
@@ -141,7 +146,8 @@ class LinearReLU(Linear):
                 o += b
             xp.maximum(o, 0, out=o)
 
-        self.run_rows(bias_relu, out.shape[0], 2 * out.size)
+        if not self.backend.bias_relu(out, b):  # one C pass over each row, where the backend has one
+            self.run_rows(bias_relu, out.shape[0], 2 * out.size)
         self.out = out.reshape(x.shape[:-1] + (weight.shape[0],))
         return self.out
 
@@ -150,6 +156,12 @@ class LinearReLU(Linear):
         return super().backward(kept)
 
     def backward_array(self, g):
+        n = g.shape[-1]
+        has_bias_grad = len(self.needs_input_grad) == 3 and self.needs_input_grad[2]
+        # g * mask and the bias's gradient (its column sums) in one C pass, where the backend has one
+        fused = self.backend.relu_backward(g.reshape(-1, n), self.out.reshape(-1, n), has_bias_grad)
+        if fused is not None:
+            return self._grads(*fused)
         xp = self.xp
         kept = self.elementwise(lambda out, g, y: xp.multiply(g, y > 0, out=out), g, self.out)
         return super().backward_array(kept)

@@ -1,0 +1,213 @@
+"""C source of the CPU backend's own kernels (compiled by ``minigrad.native`` on first use).
+
+NumPy runs one array operation per call: a layer norm is about ten calls, each a pass
+over the whole array, and in a training step those arrays come from main memory, not
+from the cache. A C loop does the whole formula for one row while the row sits in the
+L1 cache. These kernels are the CPU twins of ``minigrad/cuda_kernels.py``, with the same
+formulas as the ops' docstrings:
+
+* ``layer_norm_forward`` / ``layer_norm_backward``: one row at a time (mean, variance,
+  normalize, scale and shift; the backward's two row means and dx), the weight and bias
+  gradients added up row by row into the caller's per-slice buffers;
+* ``softmax_prepare`` and ``softmax_finish``: the attention weights' softmax around
+  NumPy's vectorized ``exp`` (scale, mask and subtract the row maximum; then divide by
+  the row sum). A row whose every score is masked becomes 0;
+* ``softmax_backward``: ``w * (g - sum(g * w)) * scale`` (softmax's vector-Jacobian
+  product), one row at a time;
+* ``bias_relu`` and ``relu_backward``: the feed-forward layer's ``max(h + b, 0)`` in place,
+  and ``g * [y > 0]`` with its column sums (the bias's gradient) in the same pass.
+
+Every kernel works on a range of rows of C-contiguous arrays (the layer norm and softmax
+backward kernels on ``[0, rows)`` of the addresses they are handed, the softmax forward
+kernels on rows ``[lo, hi)``, which the mask's row offsets need), so the backend can give
+slices of rows to threads: ctypes releases the GIL during the call.
+Each is written once as a macro over the element type and defined for ``float``
+(suffix ``f32``) and ``double`` (``f64``). ``#pragma omp simd`` (``-fopenmp-simd``: no
+OpenMP runtime) lets the compiler vectorize the row sums; nothing else assumes
+fast-math, so NaN and infinity behave as in NumPy.
+This module holds only source text and the functions' signatures: it imports nothing.
+"""
+
+from __future__ import annotations
+
+SOURCE = r"""
+#include <math.h>
+
+/* The offset of row `row`'s mask entries, for a mask broadcast to the scores' shape:
+   `lead` leading axes with sizes `shape` and element strides `strides` (0 on a broadcast
+   axis); rows are numbered in C order over those axes. */
+static long long mask_row_offset(long long row, int lead, const long long* shape, const long long* strides) {
+    long long offset = 0;
+    for (int d = lead - 1; d >= 0; d--) {
+        offset += (row % shape[d]) * strides[d];
+        row /= shape[d];
+    }
+    return offset;
+}
+
+#define DEFINE_KERNELS(T, SUFFIX, SQRT)                                                        \
+/* y = (x - mean) * rstd * w + b per row; w, b may be NULL. */                                \
+void layer_norm_forward_##SUFFIX(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd,  \
+                                 long long rows, long long n, T eps) {                        \
+    for (long long r = 0; r < rows; r++) {                                                    \
+        const T* xr = x + r * n;                                                              \
+        T* yr = y + r * n;                                                                    \
+        T sum = 0, sq = 0;                                                                    \
+        _Pragma("omp simd reduction(+:sum)")                                                  \
+        for (long long j = 0; j < n; j++) sum += xr[j];                                       \
+        const T mu = sum / (T)n;                                                              \
+        _Pragma("omp simd reduction(+:sq)")                                                   \
+        for (long long j = 0; j < n; j++) sq += (xr[j] - mu) * (xr[j] - mu);                  \
+        const T rs = (T)1 / SQRT(sq / (T)n + eps);                                            \
+        mean[r] = mu;                                                                         \
+        rstd[r] = rs;                                                                         \
+        _Pragma("omp simd")                                                                   \
+        for (long long j = 0; j < n; j++) {                                                   \
+            T v = (xr[j] - mu) * rs;                                                          \
+            if (w) v *= w[j];                                                                 \
+            if (b) v += b[j];                                                                 \
+            yr[j] = v;                                                                        \
+        }                                                                                     \
+    }                                                                                         \
+}                                                                                             \
+                                                                                              \
+/* With xhat = (x - mean) * rstd and dxhat = g * w (g when w is NULL):                        \
+   dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), and                         \
+   dw += g * xhat, db += g summed over these rows. dx, dw, db may be NULL. */                 \
+void layer_norm_backward_##SUFFIX(const T* g, const T* x, const T* mean, const T* rstd,       \
+                                  const T* w, T* dx, T* dw, T* db, long long rows,            \
+                                  long long n) {                                              \
+    for (long long r = 0; r < rows; r++) {                                                    \
+        const T* gr = g + r * n;                                                              \
+        const T* xr = x + r * n;                                                              \
+        const T mu = mean[r], rs = rstd[r];                                                   \
+        if (dw) {                                                                             \
+            _Pragma("omp simd")                                                               \
+            for (long long j = 0; j < n; j++) dw[j] += gr[j] * ((xr[j] - mu) * rs);           \
+        }                                                                                     \
+        if (db) {                                                                             \
+            _Pragma("omp simd")                                                               \
+            for (long long j = 0; j < n; j++) db[j] += gr[j];                                 \
+        }                                                                                     \
+        if (!dx) continue;                                                                    \
+        T s1 = 0, s2 = 0;                                                                     \
+        _Pragma("omp simd reduction(+:s1, s2)")                                               \
+        for (long long j = 0; j < n; j++) {                                                   \
+            const T d = w ? gr[j] * w[j] : gr[j];                                             \
+            s1 += d;                                                                          \
+            s2 += d * ((xr[j] - mu) * rs);                                                    \
+        }                                                                                     \
+        const T m1 = s1 / (T)n, m2 = s2 / (T)n;                                               \
+        T* dr = dx + r * n;                                                                   \
+        _Pragma("omp simd")                                                                   \
+        for (long long j = 0; j < n; j++) {                                                   \
+            const T d = w ? gr[j] * w[j] : gr[j];                                             \
+            dr[j] = rs * (d - m1 - ((xr[j] - mu) * rs) * m2);                                 \
+        }                                                                                     \
+    }                                                                                         \
+}                                                                                             \
+                                                                                              \
+/* s = s * scale, then -inf where the bool mask is set (mask_kind 1) or + the float mask      \
+   (mask_kind 2; same element type); then s - max(s) per row, the max stored in row_max.      \
+   A row whose max is -inf (every score masked) is left as it is: exp gives 0 there. */     \
+void softmax_prepare_##SUFFIX(T* s, long long lo, long long hi, long long n, T scale,         \
+                              int mask_kind, const void* mask, int lead,                      \
+                              const long long* shape, const long long* strides,               \
+                              long long last_stride, T* row_max) {                            \
+    for (long long r = lo; r < hi; r++) {                                                     \
+        T* sr = s + r * n;                                                                    \
+        if (mask_kind == 1) {                                                                 \
+            const unsigned char* m = (const unsigned char*)mask + mask_row_offset(r, lead, shape, strides); \
+            _Pragma("omp simd")                                                               \
+            for (long long j = 0; j < n; j++) sr[j] = m[j * last_stride] ? -(T)INFINITY : sr[j] * scale; \
+        } else if (mask_kind == 2) {                                                          \
+            const T* m = (const T*)mask + mask_row_offset(r, lead, shape, strides);           \
+            _Pragma("omp simd")                                                               \
+            for (long long j = 0; j < n; j++) sr[j] = sr[j] * scale + m[j * last_stride];     \
+        } else if (scale != (T)1) {                                                           \
+            _Pragma("omp simd")                                                               \
+            for (long long j = 0; j < n; j++) sr[j] *= scale;                                 \
+        }                                                                                     \
+        /* the row max; a NaN is skipped here and reaches the output through exp */           \
+        T mx = -(T)INFINITY;                                                                  \
+        _Pragma("omp simd reduction(max:mx)")                                                 \
+        for (long long j = 0; j < n; j++) mx = sr[j] > mx ? sr[j] : mx;                       \
+        row_max[r] = mx;                                                                      \
+        if (mx == -(T)INFINITY) continue;                                                     \
+        _Pragma("omp simd")                                                                   \
+        for (long long j = 0; j < n; j++) sr[j] -= mx;                                        \
+    }                                                                                         \
+}                                                                                             \
+                                                                                              \
+/* e / sum(e) per row, after exp; a row whose max was -inf keeps its zeros. */                \
+void softmax_finish_##SUFFIX(T* e, long long lo, long long hi, long long n, const T* row_max) { \
+    for (long long r = lo; r < hi; r++) {                                                     \
+        if (row_max[r] == -(T)INFINITY) continue;                                             \
+        T* er = e + r * n;                                                                    \
+        T sum = 0;                                                                            \
+        _Pragma("omp simd reduction(+:sum)")                                                  \
+        for (long long j = 0; j < n; j++) sum += er[j];                                       \
+        const T inv = (T)1 / sum;                                                             \
+        _Pragma("omp simd")                                                                   \
+        for (long long j = 0; j < n; j++) er[j] *= inv;                                       \
+    }                                                                                         \
+}                                                                                             \
+                                                                                              \
+/* out = w * (g - sum(g * w)) * scale per row. */                                             \
+void softmax_backward_##SUFFIX(const T* g, const T* w, T* out, long long rows, long long n,   \
+                               T scale) {                                                     \
+    for (long long r = 0; r < rows; r++) {                                                    \
+        const T* gr = g + r * n;                                                              \
+        const T* wr = w + r * n;                                                              \
+        T* o = out + r * n;                                                                   \
+        T dot = 0;                                                                            \
+        _Pragma("omp simd reduction(+:dot)")                                                  \
+        for (long long j = 0; j < n; j++) dot += gr[j] * wr[j];                               \
+        _Pragma("omp simd")                                                                   \
+        for (long long j = 0; j < n; j++) o[j] = wr[j] * (gr[j] - dot) * scale;               \
+    }                                                                                         \
+}                                                                                             \
+                                                                                              \
+/* y = max(y + b, 0) per row, in place; b may be NULL. A NaN stays NaN, as with np.maximum. */ \
+void bias_relu_##SUFFIX(T* y, const T* b, long long rows, long long n) {                        \
+    for (long long r = 0; r < rows; r++) {                                                    \
+        T* yr = y + r * n;                                                                    \
+        _Pragma("omp simd")                                                                   \
+        for (long long j = 0; j < n; j++) {                                                   \
+            const T v = b ? yr[j] + b[j] : yr[j];                                             \
+            yr[j] = v < 0 ? (T)0 : v;                                                         \
+        }                                                                                     \
+    }                                                                                         \
+}                                                                                             \
+                                                                                              \
+/* dx = g * [y > 0] per row (g * 0 where y <= 0: a NaN in g stays NaN, as in NumPy), and     \
+   db += dx summed over these rows; db may be NULL. */                                        \
+void relu_backward_##SUFFIX(const T* g, const T* y, T* dx, T* db, long long rows, long long n) { \
+    for (long long r = 0; r < rows; r++) {                                                    \
+        const T* gr = g + r * n;                                                              \
+        const T* yr = y + r * n;                                                              \
+        T* dr = dx + r * n;                                                                   \
+        _Pragma("omp simd")                                                                   \
+        for (long long j = 0; j < n; j++) dr[j] = gr[j] * (T)(yr[j] > 0);                     \
+        if (db) {                                                                             \
+            _Pragma("omp simd")                                                               \
+            for (long long j = 0; j < n; j++) db[j] += dr[j];                                 \
+        }                                                                                     \
+    }                                                                                         \
+}
+
+DEFINE_KERNELS(float, f32, sqrtf)
+DEFINE_KERNELS(double, f64, sqrt)
+"""
+
+# The C signatures, for ctypes: "p" a pointer (an array, or NULL), "i" a C int, "q" a long
+# long, "T" the element type (float for f32, double for f64).
+SIGNATURES = {
+    "layer_norm_forward": "pppppp" + "qq" + "T",
+    "layer_norm_backward": "pppppppp" + "qq",
+    "softmax_prepare": "p" + "qqq" + "T" + "i" + "p" + "i" + "pp" + "q" + "p",
+    "softmax_finish": "p" + "qqq" + "p",
+    "softmax_backward": "ppp" + "qq" + "T",
+    "bias_relu": "pp" + "qq",
+    "relu_backward": "pppp" + "qq",
+}
