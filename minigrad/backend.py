@@ -287,6 +287,8 @@ _BLAS_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 def _address(array: Any, offset: int = 0) -> int | None:
     """The address of ``array``'s element number ``offset`` (C order), for the C kernels; None for None."""
     return None if array is None else array.ctypes.data + offset * array.itemsize
+
+
 _OPENBLAS: list[dict[str, Any] | None] = []  # the lookup's result, once made
 
 

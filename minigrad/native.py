@@ -222,4 +222,3 @@ def self_check(lib: Library) -> str | None:
     if any(abs(got - exp) > 1e-12 for got, exp in zip(out, want)):
         return f"softmax_backward gave {list(out)}, expected {want}"
     return None
-

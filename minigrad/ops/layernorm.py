@@ -159,4 +159,3 @@ class LayerNorm(Function):
         if self.has_bias:
             grads.append(reshaped(add_partials([p[1] for p in partials]), self.in_shapes[-1]) if want_b else None)
         return tuple(grads)
-
