@@ -282,6 +282,8 @@ def environment_lines(torch: Any = None) -> list[str]:
         + ", ".join(f"{k}={os.environ.get(k, unset)}" for k in (*OPENBLAS_VARS, "OPENBLAS_THREAD_TIMEOUT"))
     )
     lines.append(f"minigrad kernel threads: {minigrad.get_num_threads()} (MINIGRAD_NUM_THREADS or set_num_threads)")
+    minigrad.native.library()  # build or load the C kernels now, so that the line says what the run uses
+    lines.append(f"minigrad C kernels: {minigrad.native.status()}")
     malloc = [f"{k}={os.environ[k]}" for k in MALLOC_VARS if k in os.environ]
     tuned = all(os.environ.get(k) == v for k, v in MALLOC_TUNING.items())
     lines.append(f"malloc tuning: {'ON' if tuned else 'off'} ({', '.join(malloc) if malloc else 'glibc defaults'})")
