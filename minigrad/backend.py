@@ -189,7 +189,8 @@ class Backend:
         return False
 
     def relu_backward(self, g: Any, y: Any, want_dbias: bool) -> tuple[Any, Any] | None:
-        """``(g * [y > 0], its sum over rows or None)`` for 2-D ``g`` and ``y``, or None."""
+        """``(g * [y > 0], its sum over all axes but the last, or None)`` for ``g`` and ``y``
+        of one shape (the first array is new, shaped like g, not a view), or None."""
         return None
 
     def quiet_overflow(self) -> AbstractContextManager:
@@ -446,20 +447,20 @@ class NumpyBackend(Backend):
 
     def relu_backward(self, g: Any, y: Any, want_dbias: bool) -> tuple[Any, Any] | None:
         g = np.ascontiguousarray(g)
-        if g.ndim != 2 or g.shape != y.shape:
+        if g.ndim == 0 or g.shape != y.shape:
             return None
         kernel = self._native_kernel("relu_backward", g, y)
         if kernel is None:
             return None
-        n = g.shape[1]
-        dx = np.empty_like(g)
+        n = g.shape[-1]
+        dx = np.empty_like(g)  # g's shape: a gradient that is not a view needs no copy at a leaf
 
         def run(lo: int, hi: int) -> Any:  # this slice's share of the bias gradient
             db = np.zeros(n, dtype=g.dtype) if want_dbias else None
             kernel(_address(g, lo * n), _address(y, lo * n), _address(dx, lo * n), _address(db), hi - lo, n)
             return db
 
-        parts = self.run_rows(run, g.shape[0], 3 * g.size)
+        parts = self.run_rows(run, g.size // n, 3 * g.size)
         return dx, (parallel.add_partials(parts) if want_dbias else None)
 
     def softmax_backward(self, g: Any, w: Any, scale: float = 1.0) -> Any:

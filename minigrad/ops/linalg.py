@@ -156,12 +156,12 @@ class LinearReLU(Linear):
         return super().backward(kept)
 
     def backward_array(self, g):
-        n = g.shape[-1]
         has_bias_grad = len(self.needs_input_grad) == 3 and self.needs_input_grad[2]
         # g * mask and the bias's gradient (its column sums) in one C pass, where the backend has one
-        fused = self.backend.relu_backward(g.reshape(-1, n), self.out.reshape(-1, n), has_bias_grad)
+        fused = self.backend.relu_backward(g, self.out, has_bias_grad)
         if fused is not None:
-            return self._grads(*fused)
+            kept, bias_grad = fused
+            return self._grads(kept.reshape(-1, kept.shape[-1]), bias_grad)
         xp = self.xp
         kept = self.elementwise(lambda out, g, y: xp.multiply(g, y > 0, out=out), g, self.out)
         return super().backward_array(kept)
