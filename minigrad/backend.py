@@ -463,6 +463,30 @@ class NumpyBackend(Backend):
         parts = self.run_rows(run, g.size // n, 3 * g.size)
         return dx, (parallel.add_partials(parts) if want_dbias else None)
 
+    def adam_update(
+        self,
+        param: Any,
+        grad: Any,
+        exp_avg: Any,
+        exp_avg_sq: Any,
+        *,
+        beta1: float,
+        beta2: float,
+        step_size: float,
+        bias_correction2_sqrt: float,
+        eps: float,
+    ) -> None:
+        arrays = (param, grad, exp_avg, exp_avg_sq)
+        kernel = self._native_kernel("adam_update", *arrays) if param.size else None
+        if kernel is None or any(a.shape != param.shape for a in arrays):
+            super().adam_update(
+                param, grad, exp_avg, exp_avg_sq, beta1=beta1, beta2=beta2, step_size=step_size,
+                bias_correction2_sqrt=bias_correction2_sqrt, eps=eps,
+            )  # fmt: skip
+            return
+        kernel(*(_address(a) for a in arrays), param.size, beta1, 1.0 - beta1, beta2, 1.0 - beta2,
+               step_size, bias_correction2_sqrt, eps)  # fmt: skip
+
     def softmax_backward(self, g: Any, w: Any, scale: float = 1.0) -> Any:
         g = np.ascontiguousarray(g)
         if g.shape != w.shape:

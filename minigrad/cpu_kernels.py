@@ -15,7 +15,8 @@ formulas as the ops' docstrings:
 * ``softmax_backward``: ``w * (g - sum(g * w)) * scale`` (softmax's vector-Jacobian
   product), one row at a time;
 * ``bias_relu`` and ``relu_backward``: the feed-forward layer's ``max(h + b, 0)`` in place,
-  and ``g * [y > 0]`` with its column sums (the bias's gradient) in the same pass.
+  and ``g * [y > 0]`` with its column sums (the bias's gradient) in the same pass;
+* ``adam_update``: the optimizer's update of one parameter, one pass instead of twelve.
 
 Every kernel works on a range of rows of C-contiguous arrays (the layer norm and softmax
 backward kernels on ``[0, rows)`` of the addresses they are handed, the softmax forward
@@ -24,7 +25,9 @@ slices of rows to threads: ctypes releases the GIL during the call.
 Each is written once as a macro over the element type and defined for ``float``
 (suffix ``f32``) and ``double`` (``f64``). ``#pragma omp simd`` (``-fopenmp-simd``: no
 OpenMP runtime) lets the compiler vectorize the row sums; nothing else assumes
-fast-math, so NaN and infinity behave as in NumPy.
+fast-math, so NaN and infinity behave as in NumPy, and ``-ffp-contract=off`` keeps
+``a * b + c`` two roundings, as in NumPy (elementwise results are then bit for bit the
+array code's; sums differ in rounding, since they add in another order).
 This module holds only source text and the functions' signatures: it imports nothing.
 """
 
@@ -194,6 +197,26 @@ void relu_backward_##SUFFIX(const T* g, const T* y, T* dx, T* db, long long rows
             for (long long j = 0; j < n; j++) db[j] += dr[j];                                 \
         }                                                                                     \
     }                                                                                         \
+}                                                                                             \
+                                                                                              \
+/* One Adam update of n elements, in place (the math is in minigrad.optim.Adam), with the     \
+   operations in the order of Backend.adam_update's NumPy expressions (and 1 - b1, 1 - b2     \
+   rounded as there), so that both give the same bits:                                        \
+   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;                                           \
+   p = p - step_size * m / (sqrt(v) / bias_correction2_sqrt + eps). */                        \
+void adam_update_##SUFFIX(T* p, const T* g, T* m, T* v, long long n, T beta1, T one_minus_b1, \
+                          T beta2, T one_minus_b2, T step_size, T bias_correction2_sqrt,      \
+                          T eps) {                                                            \
+    _Pragma("omp simd")                                                                       \
+    for (long long i = 0; i < n; i++) {                                                       \
+        const T gi = g[i];                                                                    \
+        const T mi = m[i] * beta1 + gi * one_minus_b1;                                        \
+        const T vi = v[i] * beta2 + (gi * gi) * one_minus_b2;                                 \
+        m[i] = mi;                                                                            \
+        v[i] = vi;                                                                            \
+        const T denom = SQRT(vi) / bias_correction2_sqrt + eps;                               \
+        p[i] += (mi / denom) * -step_size;                                                    \
+    }                                                                                         \
 }
 
 DEFINE_KERNELS(float, f32, sqrtf)
@@ -210,4 +233,5 @@ SIGNATURES = {
     "softmax_backward": "ppp" + "qq" + "T",
     "bias_relu": "pp" + "qq",
     "relu_backward": "pppp" + "qq",
+    "adam_update": "pppp" + "q" + "TTTTTTT",
 }

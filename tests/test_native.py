@@ -550,6 +550,91 @@ def test_use_native_false_declines_everything(dtype):
     assert all(result is not None for result in calls(on))
 
 
+# ---- Adam ---------------------------------------------------------------------------------------
+ADAM = {"beta1": 0.9, "beta2": 0.999, "step_size": 1e-3 / (1 - 0.9**3), "bias_correction2_sqrt": (1 - 0.999**3) ** 0.5}
+
+
+def _adam_arrays(dtype, shape, name):
+    rng = _rng(name)
+    p, g, m = (rng.standard_normal(shape).astype(dtype) for _ in range(3))
+    v = np.abs(rng.standard_normal(shape)).astype(dtype)
+    return p, g, m, v
+
+
+@needs_kernels
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1,), (7,), (33, 65)])
+def test_adam_kernel_gives_the_numpy_expressions_bits(dtype, shape, monkeypatch):
+    """The C update (one pass) and ``Backend.adam_update``'s NumPy expressions (twelve)
+    round every operation alike: the same bits for p, m and v."""
+    from minigrad.backend import Backend
+
+    calls = []
+    real = Backend.adam_update
+    monkeypatch.setattr(Backend, "adam_update", lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
+    native_arrays = _adam_arrays(dtype, shape, f"adam{dtype}{shape}")
+    numpy_arrays = [a.copy() for a in native_arrays]
+    NumpyBackend().adam_update(*native_arrays, eps=1e-8, **ADAM)
+    assert calls == []  # the C kernel did it, not the fallback
+    real(NumpyBackend(), *numpy_arrays, eps=1e-8, **ADAM)
+    for got, want, name in zip(native_arrays, numpy_arrays, "pgmv"):
+        np.testing.assert_array_equal(got, want, err_msg=name)
+    assert not np.array_equal(native_arrays[0], _adam_arrays(dtype, shape, f"adam{dtype}{shape}")[0])
+
+
+@needs_kernels
+def test_adam_kernel_declines_what_it_does_not_cover(monkeypatch):
+    """A non-contiguous gradient, mixed dtypes and float16 take the NumPy expressions
+    (with the same results as on contiguous copies)."""
+    from minigrad.backend import Backend
+
+    calls = []
+    real = Backend.adam_update
+    monkeypatch.setattr(Backend, "adam_update", lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
+    p, g, m, v = _adam_arrays("float64", (6, 5), "adam_declines")
+    cases = {
+        "transposed grad": (p.T.copy(), g.T, m.T.copy(), v.T.copy()),
+        "mixed dtypes": (p, g.astype("float32"), m, v),
+        "float16": tuple(a.astype("float16") for a in (p, g, m, v)),
+    }
+    for name, arrays in cases.items():
+        calls.clear()
+        arrays = [a if i == 1 else a.copy() for i, a in enumerate(arrays)]
+        expected = [a.copy() for a in arrays]
+        NumpyBackend().adam_update(*arrays, eps=1e-8, **ADAM)
+        assert calls == [1], name
+        real(NumpyBackend(), *expected, eps=1e-8, **ADAM)
+        np.testing.assert_array_equal(arrays[0], expected[0], err_msg=name)
+
+
+@needs_kernels
+def test_adam_optimizer_steps_through_the_kernel(monkeypatch):
+    """``optim.Adam.step`` on float32 parameters runs the C kernel and gives the bits of the
+    NumPy path (the kernels off)."""
+
+    from minigrad.backend import Backend
+
+    fallbacks = []
+    real = Backend.adam_update
+    monkeypatch.setattr(Backend, "adam_update", lambda self, *a, **k: fallbacks.append(1) or real(self, *a, **k))
+
+    def train(use_native):
+        monkeypatch.setattr(NumpyBackend, "use_native", use_native)
+        rng = _rng("adam_opt")
+        w = minigrad.tensor(rng.standard_normal((4, 3)).astype("float32"), requires_grad=True)
+        opt = minigrad.optim.Adam([w], lr=0.01, weight_decay=0.1)
+        for _ in range(3):
+            opt.zero_grad()
+            ((w * w).sum() + w.sum()).backward()
+            opt.step()
+        return w.detach().numpy()
+
+    with_kernel = train(True)
+    assert fallbacks == []
+    np.testing.assert_array_equal(with_kernel, train(False))
+    assert len(fallbacks) == 3
+
+
 # ---- through the ops --------------------------------------------------------------------------
 @pytest.fixture
 def hook_log(monkeypatch):
