@@ -126,44 +126,24 @@ def _cpu_features() -> str:
 
 
 def _load() -> tuple[Library | None, str]:
+    """The library and the status line: built or loaded, self-checked; or why not."""
     if os.environ.get(ENV_SWITCH, "1").strip().lower() in ("0", "false", "no", "off"):
         return None, f"off ({ENV_SWITCH}={os.environ[ENV_SWITCH]}): NumPy array calls"
     compiler = find_compiler()
     if compiler is None:
         return None, "unavailable: no C compiler found ($CC, cc, gcc, clang): NumPy array calls"
-    folder = cache_dir()
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        folder = Path(tempfile.gettempdir()) / f"minigrad-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = _writable_cache_dir()
+    except OSError as exc:
+        return None, f"unavailable: no folder to build in ({exc}): NumPy array calls"
     errors = []
     for flags in (FLAGS, tuple(f for f in FLAGS if f != "-march=native")):
         key = "\n".join([cpu_kernels.SOURCE, " ".join(compiler), " ".join(flags), platform.machine(), _cpu_features()])
         path = folder / f"minigrad-cpu-{hashlib.sha256(key.encode()).hexdigest()[:16]}.so"
-        built = False
-        if not path.exists():
-            error = _build(compiler, flags, path)
-            if error:
-                errors.append(error)
-                continue
-            built = True
-        try:
-            lib = Library(ctypes.CDLL(str(path)), path)
-        except (OSError, AttributeError) as exc:  # a damaged or foreign file: build it afresh once
-            if built:
-                errors.append(f"cannot load {path}: {exc}")
-                continue
-            path.unlink(missing_ok=True)
-            error = _build(compiler, flags, path)
-            if error:
-                errors.append(error)
-                continue
-            try:
-                lib = Library(ctypes.CDLL(str(path)), path)
-            except (OSError, AttributeError) as exc2:
-                errors.append(f"cannot load {path}: {exc2}")
-                continue
+        lib, error = _open_or_build(compiler, flags, path)
+        if lib is None:
+            errors.append(error)
+            continue
         problem = self_check(lib)
         if problem:
             return None, f"disabled: the self-check failed ({problem}): NumPy array calls"
@@ -171,23 +151,56 @@ def _load() -> tuple[Library | None, str]:
     return None, "unavailable: " + "; ".join(errors) + ": NumPy array calls"
 
 
+def _writable_cache_dir() -> Path:
+    """:func:`cache_dir`, created if needed; a folder in the temporary directory if it cannot be."""
+    folder = cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        folder = Path(tempfile.gettempdir()) / f"minigrad-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
+        folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _open_or_build(compiler: list[str], flags: tuple[str, ...], path: Path) -> tuple[Library | None, str]:
+    """The library at ``path``, compiled first when the file is missing. A file that does
+    not load (damaged, or left by another machine) is compiled afresh, once."""
+    rebuild = not path.exists()
+    failure = ""
+    for _ in range(2):
+        if rebuild:
+            error = _build(compiler, flags, path)
+            if error:
+                return None, error
+        try:
+            return Library(ctypes.CDLL(str(path)), path), ""
+        except (OSError, AttributeError) as exc:
+            failure = f"cannot load {path}: {exc}"
+            if rebuild:  # compiled just now and still does not load: compiling again will not help
+                break
+            rebuild = True
+    return None, failure
+
+
 def _build(compiler: list[str], flags: tuple[str, ...], path: Path) -> str | None:
     """Compile the source into ``path`` (atomically); an error message, or None."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem + ".", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem + ".", suffix=".tmp")
+    except OSError as exc:
+        return f"cannot write in {path.parent}: {exc}"
     os.close(fd)
     src = tmp[: -len(".tmp")] + ".c"
+    command = [*compiler, *flags, "-o", tmp, src, "-lm"]
     try:
         Path(src).write_text(cpu_kernels.SOURCE)
-        command = [*compiler, *flags, "-o", tmp, src, "-lm"]
-        try:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            return f"{' '.join(command[:1])} failed: {exc}"
+        done = subprocess.run(command, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
         if done.returncode != 0:
             tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
             return f"{' '.join(compiler)} {' '.join(flags)} exited with {done.returncode}: {' | '.join(tail)}"
-        os.replace(tmp, path)
+        os.replace(tmp, path)  # complete: now readers may see it
         return None
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"{' '.join(compiler)} failed: {exc}"
     finally:
         for leftover in (tmp, src):
             try:

@@ -830,6 +830,33 @@ def _kernels_work(lib):
     np.testing.assert_allclose(y, kernel_reference.layer_norm_forward(x, None, None, 1e-5)[0], rtol=1e-12)
 
 
+@needs_kernels
+def test_a_cache_folder_that_cannot_be_made_falls_back_to_the_temporary_directory(fresh_native, monkeypatch, tmp_path):
+    """A cache path under a regular file cannot be created: the library is built in a
+    folder of the temporary directory instead, and works."""
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv(native.ENV_CACHE, str(blocker / "cache"))
+    monkeypatch.setattr(native.tempfile, "gettempdir", lambda: str(tmp_path / "tmp"))
+    lib = native.library()
+    assert lib is not None and lib.path.parent.parent == tmp_path / "tmp"
+    assert str(tmp_path / "tmp") in native.status()
+    assert native.self_check(lib) is None
+
+
+def test_an_unusable_cache_and_temporary_directory_leave_no_library(fresh_native, monkeypatch, tmp_path):
+    """When no folder can be made at all, the kernels are unavailable (no exception) and
+    the ops run their NumPy code."""
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv(native.ENV_CACHE, str(blocker / "cache"))
+    monkeypatch.setattr(native.tempfile, "gettempdir", lambda: str(blocker / "tmp"))
+    monkeypatch.setattr(native, "find_compiler", lambda: ["cc"])
+    assert native.library() is None
+    assert native.status().startswith("unavailable: no folder to build in")
+    _ops_work_without_the_kernels()
+
+
 def test_build_reuse_and_rebuild_of_a_damaged_file(fresh_native, monkeypatch, tmp_path):
     """One build makes exactly one ``.so`` (no temporary or source file left); a later load
     reuses it without building; a damaged file under that name is rebuilt; a failing
