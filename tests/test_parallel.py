@@ -624,3 +624,56 @@ def test_layer_norm_of_integers_computes_in_float64():
     assert y.dtype == np.float64
     row = np.arange(4.0)
     np.testing.assert_allclose(y.numpy()[0], (row - row.mean()) / np.sqrt(row.var() + 1e-5))
+
+
+# ---- the shared heap (glibc) -----------------------------------------------------------------------
+class _FakeLibc:
+    def __init__(self):
+        self.calls = []
+
+        def mallopt(param, value):
+            self.calls.append((param, value))
+            return 1
+
+        self.mallopt = mallopt
+
+
+@pytest.fixture
+def fake_libc(monkeypatch):
+    libc = _FakeLibc()
+    monkeypatch.setattr(parallel.ctypes, "CDLL", lambda name: libc)
+    monkeypatch.setattr(parallel.platform, "libc_ver", lambda: ("glibc", "2.36"))
+    monkeypatch.delenv(parallel.HEAP_SETTING, raising=False)
+    return libc
+
+
+def test_starting_the_workers_asks_glibc_for_one_shared_heap(fake_libc, monkeypatch):
+    """The first worker threads are started after mallopt(M_ARENA_MAX, 1); later calls
+    reuse the workers and do not ask again; one thread starts no worker and asks nothing."""
+    monkeypatch.setitem(parallel._state, "workers", None)
+    monkeypatch.setitem(parallel._state, "threads", 1)
+    assert parallel._workers() == [] and fake_libc.calls == []
+    monkeypatch.setitem(parallel._state, "workers", None)
+    monkeypatch.setitem(parallel._state, "threads", 2)
+    try:
+        workers = parallel._workers()
+        assert len(workers) == 1 and fake_libc.calls == [(parallel.M_ARENA_MAX, 1)]
+        assert parallel._workers() is workers and len(fake_libc.calls) == 1
+    finally:
+        for worker in parallel._state["workers"] or ():
+            worker.stop()
+
+
+def test_the_shared_heap_can_be_declined(fake_libc, monkeypatch):
+    monkeypatch.setenv(parallel.HEAP_SETTING, "0")
+    assert parallel.share_the_main_heap() is False and fake_libc.calls == []
+
+
+def test_no_shared_heap_setting_outside_glibc(fake_libc, monkeypatch):
+    monkeypatch.setattr(parallel.platform, "libc_ver", lambda: ("", ""))
+    assert parallel.share_the_main_heap() is False and fake_libc.calls == []
+
+
+@pytest.mark.skipif(__import__("platform").libc_ver()[0] != "glibc", reason="mallopt is glibc's")
+def test_the_real_mallopt_accepts_the_setting():
+    assert parallel.share_the_main_heap() is True
