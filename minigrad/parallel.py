@@ -32,6 +32,11 @@ its worker threads spinning for a while (about 0.1 s by default), and they would
 with these threads for the cores. ``minigrad/__init__.py`` therefore sets
 ``OPENBLAS_THREAD_TIMEOUT`` (how long they spin) to a short value when NumPy is not
 loaded yet; if you import NumPy first, set it yourself (``OPENBLAS_THREAD_TIMEOUT=16``).
+
+Another concerns memory: under glibc each new thread gets a heap of its own, which hands
+freed memory back to the system eagerly, so a worker that allocates the same arrays step
+after step faults them in again each time. Starting the workers therefore asks glibc for
+one heap shared by all threads (:func:`share_the_main_heap`).
 """
 
 from __future__ import annotations
