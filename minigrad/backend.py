@@ -11,9 +11,11 @@ few operations that differ between the libraries (scatter-add, random numbers,
 moving data between devices) are methods of :class:`Backend`. So are the inner loops
 that each library runs best its own way: the row reductions of the fused ops and Adam's
 update (array expressions on NumPy; small CUDA kernels on CuPy, where every launch costs
-CPU time), and whole passes of layer norm and softmax, which a GPU runs as one kernel
-each (source in ``minigrad/cuda_kernels.py``) and NumPy declines (the ops then compose
-the same formulas from array calls, on threads).
+CPU time), and whole passes of layer norm, softmax and ReLU, which a GPU runs as one
+kernel each (source in ``minigrad/cuda_kernels.py``) and the CPU as C loops over rows
+when it can compile them (``minigrad/cpu_kernels.py``, built by ``minigrad.native``).
+Where a backend has no such kernel the hook declines (returns None or False) and the op
+composes the same formulas from array calls, on threads.
 
 Tests register an extra backend (see ``tests/marked_backend.py``) that runs on the CPU
 but marks every array it makes, to prove that no op silently falls back to NumPy.
