@@ -214,6 +214,12 @@ class Backend:
         return erf(array)
 
     # ---- the optimizer's inner loop ----------------------------------------------
+    def adam_passes(self) -> int:
+        """How many passes over a parameter's elements :meth:`adam_update` makes (the
+        optimizer's estimate of its work, which decides whether threads pay off): one per
+        array expression below."""
+        return 12
+
     def adam_update(
         self,
         param: Any,
@@ -345,6 +351,10 @@ class NumpyBackend(Backend):
     def native(self) -> Any:
         """The compiled C kernels (``minigrad.native.Library``), or None."""
         return native.library() if self.use_native else None
+
+    def adam_passes(self) -> int:
+        # the C kernel reads and writes four arrays once: like two passes of an array expression
+        return 2 if self.native() is not None else super().adam_passes()
 
     def _native_kernel(self, name: str, *arrays: Any) -> Any:
         """C kernel ``name`` for these arrays, or None: it applies to plain float32/float64

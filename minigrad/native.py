@@ -8,8 +8,8 @@ the same formulas from NumPy calls, as they always can. :func:`status` says whic
 and why.
 
 * compiler: ``$CC``, else the one Python was built with, else ``cc``, ``gcc`` or ``clang``;
-  flags ``-O3 -march=native -fopenmp-simd -ffp-contract=off`` (retried without
-  ``-march=native`` when the compiler refuses it);
+  flags ``-O3 -march=native -fopenmp-simd -ffp-contract=off -fno-math-errno`` (retried
+  without ``-march=native`` when the compiler refuses it);
 * cache: ``$MINIGRAD_CACHE_DIR``, else ``$XDG_CACHE_HOME/minigrad``, else
   ``~/.cache/minigrad``. The file's name is a hash of the source, the compiler, the flags
   and the CPU's features, so a changed source or another machine builds a new file. It is
@@ -39,7 +39,7 @@ from . import cpu_kernels
 
 ENV_SWITCH = "MINIGRAD_NATIVE"  # "0": do not build or load the C kernels
 ENV_CACHE = "MINIGRAD_CACHE_DIR"
-FLAGS = ("-O3", "-march=native", "-fopenmp-simd", "-ffp-contract=off", "-fPIC", "-shared")
+FLAGS = ("-O3", "-march=native", "-fopenmp-simd", "-ffp-contract=off", "-fno-math-errno", "-fPIC", "-shared")
 BUILD_TIMEOUT_S = 120
 
 _C_TYPES = {"p": ctypes.c_void_p, "i": ctypes.c_int, "q": ctypes.c_longlong}

@@ -635,6 +635,27 @@ def test_adam_optimizer_steps_through_the_kernel(monkeypatch):
     assert len(fallbacks) == 3
 
 
+@needs_kernels
+def test_adam_weighs_the_kernels_one_pass_when_it_splits_the_parameters(monkeypatch):
+    """The work ``optim.Adam`` reports to ``run_rows`` (which decides whether threads pay
+    off) is two passes per element with the C kernel (it reads and writes four arrays
+    once) and twelve with the NumPy expressions."""
+    from minigrad.backend import Backend
+
+    works = []
+    real = Backend.run_rows
+    monkeypatch.setattr(Backend, "run_rows", lambda self, k, n, work: works.append(work) or real(self, k, n, work))
+    w = minigrad.tensor(np.ones((10, 100), dtype="float32"), requires_grad=True)
+    b = minigrad.tensor(np.ones(24, dtype="float32"), requires_grad=True)
+    opt = minigrad.optim.Adam([w, b], lr=0.1)
+    for use_native in (True, False):
+        monkeypatch.setattr(NumpyBackend, "use_native", use_native)
+        w.grad, b.grad = minigrad.ones_like(w), minigrad.ones_like(b)
+        opt.step()
+    assert works == [2 * 1024, 12 * 1024]
+    assert NumpyBackend().adam_passes() == 12  # use_native is False here
+
+
 # ---- through the ops --------------------------------------------------------------------------
 @pytest.fixture
 def hook_log(monkeypatch):

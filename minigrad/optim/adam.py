@@ -63,6 +63,9 @@ class Adam(Optimizer):
         if not group["weight_decay"] >= 0.0:
             raise ValueError(f"{name}: invalid weight_decay {group['weight_decay']!r} (must be >= 0)")
 
+    def _passes(self, backend: Any) -> int:
+        return backend.adam_passes()
+
     def _update(self, p: Tensor, grad: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
         xp = p.backend.xp
         lr = group["lr"]

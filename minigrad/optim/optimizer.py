@@ -180,8 +180,13 @@ class Optimizer:
             for item in work[lo:hi]:
                 self._update(*item)
 
-        work_size = 8 * sum(item[1].size for item in work)  # an update makes about 8 passes
-        work[0][0].backend.run_rows(update, len(work), work_size)
+        backend = work[0][0].backend
+        work_size = self._passes(backend) * sum(item[1].size for item in work)
+        backend.run_rows(update, len(work), work_size)
+
+    def _passes(self, backend: Any) -> int:
+        """About how many passes over a parameter's elements one update makes."""
+        return 8
 
     def _update(self, p: Tensor, grad: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
         raise NotImplementedError(f"{type(self).__name__} must define _update")  # pragma: no cover
