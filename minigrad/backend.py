@@ -26,7 +26,7 @@ from __future__ import annotations
 import ctypes
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
@@ -41,6 +41,9 @@ float64 = np.dtype("float64")
 int32 = np.dtype("int32")
 int64 = np.dtype("int64")
 bool_ = np.dtype("bool")
+
+# one parameter's Adam update: (param, grad, exp_avg, exp_avg_sq, step_size, bias_correction2_sqrt)
+AdamUpdate = tuple[Any, Any, Any, Any, float, float]
 
 _DTYPE_NAMES = {
     "float16": float16,
@@ -256,6 +259,21 @@ class Backend:
         update = xp.divide(exp_avg, denom, out=scratch)
         update *= -step_size
         param += update  # p -= lr / (1 - b1^t) * m / denom
+
+    def adam_update_many(self, updates: Sequence[AdamUpdate], *, beta1: float, beta2: float, eps: float) -> None:
+        """:meth:`adam_update` for each ``(param, grad, exp_avg, exp_avg_sq, step_size,
+        bias_correction2_sqrt)`` in ``updates`` (the parameters of one group). They are
+        independent, so on the CPU slices of the list run on threads when the work is large.
+        """
+
+        def run(lo: int, hi: int) -> None:
+            for param, grad, exp_avg, exp_avg_sq, step_size, bc2_sqrt in updates[lo:hi]:
+                self.adam_update(
+                    param, grad, exp_avg, exp_avg_sq, beta1=beta1, beta2=beta2, step_size=step_size,
+                    bias_correction2_sqrt=bc2_sqrt, eps=eps,
+                )  # fmt: skip
+
+        self.run_rows(run, len(updates), self.adam_passes() * sum(u[1].size for u in updates))
 
     # ---- random numbers ---------------------------------------------------------
     def seed(self, seed: int) -> None:
@@ -498,6 +516,34 @@ class NumpyBackend(Backend):
             return
         kernel(*(_address(a) for a in arrays), param.size, beta1, 1.0 - beta1, beta2, 1.0 - beta2,
                step_size, bias_correction2_sqrt, eps)  # fmt: skip
+
+    def adam_update_many(self, updates: Sequence[AdamUpdate], *, beta1: float, beta2: float, eps: float) -> None:
+        # one C call per slice of the list (a call per parameter costs ~8 us of Python, more
+        # than the update of a small parameter); the others take adam_update's path
+        native, others = [], []
+        for u in updates:
+            arrays = u[:4]
+            fits = u[0].size and all(a.shape == u[0].shape for a in arrays)
+            (native if fits and self._native_kernel("adam_update_many", *arrays) else others).append(u)
+        if others:
+            super().adam_update_many(others, beta1=beta1, beta2=beta2, eps=eps)
+        for dtype in dict.fromkeys(u[0].dtype for u in native):  # float32, float64: a kernel each
+            self._adam_many([u for u in native if u[0].dtype == dtype], beta1, beta2, eps)
+
+    def _adam_many(self, updates: list[AdamUpdate], beta1: float, beta2: float, eps: float) -> None:
+        first = updates[0][0]
+        kernel = self._native_kernel("adam_update_many", first)
+        columns = zip(*(u[:4] for u in updates))  # the params, the grads, the ms, the vs
+        addresses = [np.array([a.ctypes.data for a in arrays], dtype=np.uintp) for arrays in columns]
+        sizes = np.array([u[0].size for u in updates], dtype=np.int64)
+        step_sizes = np.array([u[4] for u in updates], dtype=first.dtype)
+        bc2_sqrts = np.array([u[5] for u in updates], dtype=first.dtype)
+
+        def run(lo: int, hi: int) -> None:
+            kernel(*(_address(a, lo) for a in (*addresses, sizes, step_sizes, bc2_sqrts)), hi - lo,
+                   beta1, 1.0 - beta1, beta2, 1.0 - beta2, eps)  # fmt: skip
+
+        self.run_rows(run, len(updates), self.adam_passes() * int(sizes.sum()))
 
     def softmax_backward(self, g: Any, w: Any, scale: float = 1.0) -> Any:
         g = np.ascontiguousarray(g)

@@ -16,7 +16,8 @@ formulas as the ops' docstrings:
   product), one row at a time;
 * ``bias_relu`` and ``relu_backward``: the feed-forward layer's ``max(h + b, 0)`` in place,
   and ``g * [y > 0]`` with its column sums (the bias's gradient) in the same pass;
-* ``adam_update``: the optimizer's update of one parameter, one pass instead of twelve.
+* ``adam_update``: the optimizer's update of one parameter, one pass instead of twelve;
+  ``adam_update_many`` runs it over a list of parameters in one call.
 
 Every kernel works on a range of rows of C-contiguous arrays (the layer norm and softmax
 backward kernels on ``[0, rows)`` of the addresses they are handed, the softmax forward
@@ -220,6 +221,17 @@ void adam_update_##SUFFIX(T* p, const T* g, T* m, T* v, long long n, T beta1, T 
         const T denom = SQRT(vi) / bias_correction2_sqrt + eps;                               \
         p[i] += (mi / denom) * -step_size;                                                    \
     }                                                                                         \
+}                                                                                             \
+                                                                                              \
+/* adam_update for `count` parameters in one call: parameter c has n[c] elements at p[c],     \
+   g[c], m[c], v[c], and its own step size and bias correction (its own step count). */       \
+void adam_update_many_##SUFFIX(T* const* p, T* const* g, T* const* m, T* const* v,            \
+                               const long long* n, const T* step_size,                        \
+                               const T* bias_correction2_sqrt, long long count, T beta1,      \
+                               T one_minus_b1, T beta2, T one_minus_b2, T eps) {              \
+    for (long long c = 0; c < count; c++)                                                     \
+        adam_update_##SUFFIX(p[c], g[c], m[c], v[c], n[c], beta1, one_minus_b1, beta2,        \
+                             one_minus_b2, step_size[c], bias_correction2_sqrt[c], eps);      \
 }
 
 DEFINE_KERNELS(float, f32, sqrtf)
@@ -237,4 +249,5 @@ SIGNATURES = {
     "bias_relu": "pp" + "qq",
     "relu_backward": "pppp" + "qq",
     "adam_update": "pppp" + "q" + "TTTTTTT",
+    "adam_update_many": "pppp" + "ppp" + "q" + "TTTTT",
 }

@@ -636,6 +636,50 @@ def test_adam_optimizer_steps_through_the_kernel(monkeypatch):
 
 
 @needs_kernels
+@pytest.mark.parametrize("threads", [1, 3])
+def test_adam_update_many_gives_each_parameters_numpy_bits(threads, monkeypatch):
+    """One C call for a list of parameters (each with its own step size and bias
+    correction) gives every parameter the bits of its own NumPy update; the float32 and
+    float64 parameters go to their own kernels, and a parameter the kernel cannot take (a
+    transposed gradient) takes the per-parameter path. With threads forced, the list is
+    split across them with the same bits."""
+    from minigrad.backend import Backend
+
+    fallbacks, kernel_calls = [], []
+    real, real_many = Backend.adam_update, NumpyBackend._adam_many
+
+    def counted_update(self, *args, **kwargs):
+        fallbacks.append(args[0].shape)
+        return real(self, *args, **kwargs)
+
+    def counted_many(self, updates, *args):
+        kernel_calls.append(len(updates))
+        return real_many(self, updates, *args)
+
+    monkeypatch.setattr(Backend, "adam_update", counted_update)
+    monkeypatch.setattr(NumpyBackend, "_adam_many", counted_many)
+    monkeypatch.setattr(parallel, "MIN_WORK_PER_THREAD", 1)
+    shapes = [(3, 5), (7,), (2, 3, 4), (1,), (6, 2)]
+    dtypes = ["float32", "float64", "float32", "float64", "float64"]
+    updates = []
+    for i, (shape, dtype) in enumerate(zip(shapes, dtypes)):
+        p, g, m, v = _adam_arrays(dtype, shape, f"many{i}")
+        if i == 4:
+            g = np.ascontiguousarray(g.T).T  # a transposed view: not C-contiguous
+        updates.append((p, g, m, v, 1e-3 * (i + 1), (1 - 0.999 ** (i + 1)) ** 0.5))
+    expected = [tuple(a.copy() for a in u[:4]) + u[4:] for u in updates]
+    with num_threads(threads):
+        NumpyBackend().adam_update_many(updates, beta1=0.9, beta2=0.999, eps=1e-8)
+    assert fallbacks == [(6, 2)]
+    assert sorted(kernel_calls) == [2, 2]  # float32 and float64, two parameters each
+    for i, (got, want) in enumerate(zip(updates, expected)):
+        real(NumpyBackend(), *want[:4], beta1=0.9, beta2=0.999, step_size=want[4], bias_correction2_sqrt=want[5],
+             eps=1e-8)  # fmt: skip
+        for a, b, name in zip(got[:4], want[:4], "pgmv"):
+            np.testing.assert_array_equal(a, b, err_msg=f"parameter {i}: {name}")
+
+
+@needs_kernels
 def test_adam_weighs_the_kernels_one_pass_when_it_splits_the_parameters(monkeypatch):
     """The work ``optim.Adam`` reports to ``run_rows`` (which decides whether threads pay
     off) is two passes per element with the C kernel (it reads and writes four arrays

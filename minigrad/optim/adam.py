@@ -63,14 +63,32 @@ class Adam(Optimizer):
         if not group["weight_decay"] >= 0.0:
             raise ValueError(f"{name}: invalid weight_decay {group['weight_decay']!r} (must be >= 0)")
 
-    def _passes(self, backend: Any) -> int:
-        return backend.adam_passes()
+    def _update_all(self, work: list[tuple[Tensor, Any, dict[str, Any], dict[str, Any]]]) -> None:
+        """Prepare every parameter's update (state, step count, weight decay), then hand
+        each group's list to the backend at once (``Backend.adam_update_many``: on the
+        CPU one C call per slice of the list instead of one call per parameter)."""
+        batches: dict[tuple[int, str], tuple[dict[str, Any], Any, list[Any]]] = {}
+        for p, grad, state, group in work:
+            batch = batches.setdefault((id(group), p.device), (group, p.backend, []))
+            batch[2].append(self._prepare(p, grad, state, group))
+        for group, backend, updates in batches.values():
+            b1, b2 = group["betas"]
+            backend.adam_update_many(updates, beta1=b1, beta2=b2, eps=group["eps"])
 
     def _update(self, p: Tensor, grad: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
+        param, grad, m, v, step_size, bias_correction2_sqrt = self._prepare(p, grad, state, group)
+        b1, b2 = group["betas"]
+        p.backend.adam_update(
+            param, grad, m, v, beta1=b1, beta2=b2, step_size=step_size,
+            bias_correction2_sqrt=bias_correction2_sqrt, eps=group["eps"],
+        )  # fmt: skip
+
+    def _prepare(self, p: Tensor, grad: Any, state: dict[str, Any], group: dict[str, Any]) -> tuple:
+        """Advance ``p``'s step count and return the arguments of its update:
+        ``(p.data, g, m, v, step_size, bias_correction2_sqrt)``."""
         xp = p.backend.xp
         lr = group["lr"]
         b1, b2 = group["betas"]
-        eps = group["eps"]
         weight_decay = group["weight_decay"]
         if not state:
             state["step"] = 0
@@ -78,8 +96,6 @@ class Adam(Optimizer):
             state["exp_avg_sq"] = xp.zeros_like(p.data)
         state["step"] += 1
         t = state["step"]
-        m = state["exp_avg"]
-        v = state["exp_avg_sq"]
 
         if weight_decay != 0:
             if self.decoupled_weight_decay:
@@ -91,17 +107,8 @@ class Adam(Optimizer):
 
         bias_correction1 = 1.0 - b1**t
         bias_correction2 = 1.0 - b2**t
-        p.backend.adam_update(
-            p.data,
-            grad,
-            m,
-            v,
-            beta1=b1,
-            beta2=b2,
-            step_size=lr / bias_correction1,
-            bias_correction2_sqrt=math.sqrt(bias_correction2),
-            eps=eps,
-        )
+        step_size = lr / bias_correction1
+        return p.data, grad, state["exp_avg"], state["exp_avg_sq"], step_size, math.sqrt(bias_correction2)
 
 
 class AdamW(Adam):
