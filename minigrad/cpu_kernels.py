@@ -16,6 +16,8 @@ formulas as the ops' docstrings:
   product), one row at a time;
 * ``bias_relu`` and ``relu_backward``: the feed-forward layer's ``max(h + b, 0)`` in place,
   and ``g * [y > 0]`` with its column sums (the bias's gradient) in the same pass;
+* ``scatter_add_rows``: ``target[index[r]] += values[r]`` row by row (the embedding's
+  gradient), in ``np.add.at``'s order;
 * ``adam_update``: the optimizer's update of one parameter, one pass instead of twelve;
   ``adam_update_many`` runs it over a list of parameters in one call.
 
@@ -223,6 +225,18 @@ void adam_update_##SUFFIX(T* p, const T* g, T* m, T* v, long long n, T beta1, T 
     }                                                                                         \
 }                                                                                             \
                                                                                               \
+/* target[index[r]] += values[r] for the rows r = 0..rows-1 of n elements (an embedding's   \
+   gradient); repeated indices add up in row order, as np.add.at does. */                     \
+void scatter_add_rows_##SUFFIX(T* target, const long long* index, const T* values,            \
+                               long long rows, long long n) {                                 \
+    for (long long r = 0; r < rows; r++) {                                                    \
+        T* t = target + index[r] * n;                                                         \
+        const T* v = values + r * n;                                                          \
+        _Pragma("omp simd")                                                                   \
+        for (long long j = 0; j < n; j++) t[j] += v[j];                                       \
+    }                                                                                         \
+}                                                                                             \
+                                                                                              \
 /* adam_update for `count` parameters in one call: parameter c has n[c] elements at p[c],     \
    g[c], m[c], v[c], and its own step size and bias correction (its own step count). */       \
 void adam_update_many_##SUFFIX(T* const* p, T* const* g, T* const* m, T* const* v,            \
@@ -248,6 +262,7 @@ SIGNATURES = {
     "softmax_backward": "ppp" + "qq" + "T",
     "bias_relu": "pp" + "qq",
     "relu_backward": "pppp" + "qq",
+    "scatter_add_rows": "ppp" + "qq",
     "adam_update": "pppp" + "q" + "TTTTTTT",
     "adam_update_many": "pppp" + "ppp" + "q" + "TTTTT",
 }

@@ -15,6 +15,8 @@ import pytest
 from minigrad.backend import Backend, NumpyBackend
 
 FAST, PLAIN = NumpyBackend(), Backend()
+NO_C = NumpyBackend()  # the NumPy idioms without the C kernels (minigrad.native)
+NO_C.use_native = False
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -52,11 +54,13 @@ def _scatter(backend, shape, index, values):
         np.array([1, 2], dtype=np.uint8),
     ],
 )
-def test_scatter_add_rows_matches_add_at(index):
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("backend", [FAST, NO_C], ids=["c_kernel", "flat_add_at"])
+def test_scatter_add_rows_matches_add_at(index, dtype, backend):
     rng = np.random.default_rng(2)
-    values = rng.standard_normal(index.shape + (3, 2))
-    got = _scatter(FAST, (5, 3, 2), index, values)
-    want = np.zeros((5, 3, 2))
+    values = rng.standard_normal(index.shape + (3, 2)).astype(dtype)
+    got = _scatter(backend, (5, 3, 2), index, values)
+    want = np.zeros((5, 3, 2), dtype=dtype)
     np.add.at(want, index, values)
     np.testing.assert_array_equal(got, want)  # the same additions in the same order
 
@@ -73,10 +77,11 @@ def test_scatter_add_other_indices_fall_back_to_add_at():
 
 
 @pytest.mark.parametrize("bad", [5, -6, 100])
-def test_scatter_add_out_of_range_raises_instead_of_writing_another_row(bad):
+@pytest.mark.parametrize("backend", [FAST, NO_C], ids=["c_kernel", "flat_add_at"])
+def test_scatter_add_out_of_range_raises_instead_of_writing_another_row(bad, backend):
     index = np.array([0, bad])
     with pytest.raises(IndexError, match="scatter_add: index out of range for 5 rows"):
-        _scatter(FAST, (5, 3), index, np.ones((2, 3)))
+        _scatter(backend, (5, 3), index, np.ones((2, 3)))
 
 
 def test_row_reductions_match_plain_numpy():

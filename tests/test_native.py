@@ -550,6 +550,35 @@ def test_use_native_false_declines_everything(dtype):
     assert all(result is not None for result in calls(on))
 
 
+# ---- the embedding's gradient --------------------------------------------------------------------
+@needs_kernels
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_scatter_add_takes_the_row_kernel_for_an_embeddings_gradient(dtype, monkeypatch):
+    """Rows of token gradients added into a table: the C loop runs (not np.add.at) and adds
+    in the same order, so the bits are np.add.at's; a non-contiguous ``values`` is left to
+    the NumPy path."""
+    taken = []
+    real = NumpyBackend._native_kernel
+
+    def recording(self, name, *arrays):
+        kernel = real(self, name, *arrays)
+        taken.append((name, kernel is not None))
+        return kernel
+
+    monkeypatch.setattr(NumpyBackend, "_native_kernel", recording)
+    rng = _rng(f"scatter{dtype}")
+    index = rng.integers(0, 7, size=(4, 9))
+    values = rng.standard_normal((4, 9, 16)).astype(dtype)
+    for vals in (values, np.asfortranarray(values)):
+        taken.clear()
+        target = np.zeros((7, 16), dtype=dtype)
+        NumpyBackend().scatter_add(target, index, vals)
+        want = np.zeros((7, 16), dtype=dtype)
+        np.add.at(want, index, values)
+        np.testing.assert_array_equal(target, want)
+        assert taken == [("scatter_add_rows", vals.flags.c_contiguous)]
+
+
 # ---- Adam ---------------------------------------------------------------------------------------
 ADAM = {"beta1": 0.9, "beta2": 0.999, "step_size": 1e-3 / (1 - 0.9**3), "bias_correction2_sqrt": (1 - 0.999**3) ** 0.5}
 
