@@ -10,10 +10,12 @@
 import os as _os
 import sys as _sys
 
+from .allocator import keep_freed_memory as _keep_freed_memory
 from .parallel import OPENBLAS_SPIN_SETTING as _SPIN
 
 if "numpy" not in _sys.modules:  # OpenBLAS reads it when NumPy loads; see minigrad.parallel
     _os.environ.setdefault(*_SPIN)
+_keep_freed_memory()  # glibc: reuse freed arrays' pages instead of faulting in new ones; see minigrad.allocator
 
 from . import functional, nn, optim
 from .autograd import Function, enable_grad, grad, is_grad_enabled, no_grad, scope, set_grad_enabled

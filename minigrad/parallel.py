@@ -36,17 +36,17 @@ loaded yet; if you import NumPy first, set it yourself (``OPENBLAS_THREAD_TIMEOU
 Another concerns memory: under glibc each new thread gets a heap of its own, which hands
 freed memory back to the system eagerly, so a worker that allocates the same arrays step
 after step faults them in again each time. Starting the workers therefore asks glibc for
-one heap shared by all threads (:func:`share_the_main_heap`).
+one heap shared by all threads (``minigrad.allocator.share_the_main_heap``).
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
-import platform
 import threading
 from collections.abc import Callable
 from typing import Any
+
+from .allocator import share_the_main_heap
 
 MIN_WORK_PER_THREAD = 1 << 19  # array elements; below this a slice is not worth a thread (see below)
 
@@ -177,33 +177,6 @@ def _workers() -> list[_Worker]:
         workers = [_Worker(f"minigrad-{i}") for i in range(1, _state["threads"])]
         _state["workers"] = workers
     return workers
-
-
-M_ARENA_MAX = -8  # glibc's mallopt parameter: how many heaps ("arenas") threads may use
-HEAP_SETTING = "MINIGRAD_SHARED_HEAP"  # "0": leave glibc's per-thread heaps alone
-
-
-def share_the_main_heap() -> bool:
-    """glibc only: let threads started from now on allocate from the main heap.
-
-    By default glibc gives each new thread a heap of its own, and such a heap hands freed
-    memory back to the operating system eagerly. A worker thread that allocates the same
-    arrays step after step (a chunk's activations under data parallelism) then faults its
-    memory in again every step: 1,121 page faults a step for ``small`` with two chunks,
-    against 1 with one shared heap, and 4% of the step (``benchmarks/encoder_step.py
-    --data-parallel 2``). ``mallopt(M_ARENA_MAX, 1)`` makes new threads use the main heap,
-    which keeps freed memory for reuse; its lock costs little, since NumPy allocates a few
-    large arrays per op. Called when minigrad starts its worker threads; a process-wide
-    setting (``MINIGRAD_SHARED_HEAP=0`` leaves it alone). Returns True when it was set.
-    """
-    if os.environ.get(HEAP_SETTING, "1") == "0" or platform.libc_ver()[0] != "glibc":
-        return False
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return False
-    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    return mallopt(M_ARENA_MAX, 1) == 1
 
 
 def _forget_workers() -> None:
