@@ -105,7 +105,8 @@ def _threadpoolctl() -> Any:
 
 
 # ---- environment: BLAS, threads, allocator ------------------------------------------------------------
-# glibc malloc settings for --malloc-tuning (see README.md, "Allocator"). By default glibc
+# glibc malloc settings for --malloc-tuning: the values minigrad.allocator sets at import,
+# as environment variables read before the libraries load. By default glibc
 # serves blocks above a dynamic threshold (128 KiB at first, rising to at most 32 MiB) with
 # mmap and gives freed memory at the top of the heap back to the OS (trim), so every step
 # page-faults its large temporaries in again. With these two variables, blocks up to
