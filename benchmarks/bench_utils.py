@@ -287,7 +287,8 @@ def environment_lines(torch: Any = None) -> list[str]:
     lines.append(f"minigrad C kernels: {minigrad.native.status()}")
     malloc = [f"{k}={os.environ[k]}" for k in MALLOC_VARS if k in os.environ]
     tuned = all(os.environ.get(k) == v for k, v in MALLOC_TUNING.items())
-    lines.append(f"malloc tuning: {'ON' if tuned else 'off'} ({', '.join(malloc) if malloc else 'no MALLOC_* variables'})")
+    listed = ", ".join(malloc) if malloc else "no MALLOC_* variables"
+    lines.append(f"malloc tuning: {'ON' if tuned else 'off'} ({listed})")
     lines.append(f"minigrad's malloc settings (both frameworks share the process): {minigrad.allocator.status()}")
     return lines
 
