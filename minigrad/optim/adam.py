@@ -75,14 +75,6 @@ class Adam(Optimizer):
             b1, b2 = group["betas"]
             backend.adam_update_many(updates, beta1=b1, beta2=b2, eps=group["eps"])
 
-    def _update(self, p: Tensor, grad: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
-        param, grad, m, v, step_size, bias_correction2_sqrt = self._prepare(p, grad, state, group)
-        b1, b2 = group["betas"]
-        p.backend.adam_update(
-            param, grad, m, v, beta1=b1, beta2=b2, step_size=step_size,
-            bias_correction2_sqrt=bias_correction2_sqrt, eps=group["eps"],
-        )  # fmt: skip
-
     def _prepare(self, p: Tensor, grad: Any, state: dict[str, Any], group: dict[str, Any]) -> tuple:
         """Advance ``p``'s step count and return the arguments of its update:
         ``(p.data, g, m, v, step_size, bias_correction2_sqrt)``."""

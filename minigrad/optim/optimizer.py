@@ -57,7 +57,8 @@ class Optimizer:
         defaults: the default hyperparameters of every group (``{"lr": ..., ...}``).
 
     Subclasses implement ``_update(p, grad, state, group)``, which changes ``p.data`` in
-    place given the gradient array ``grad``, the parameter's state dict and its group, and
+    place given the gradient array ``grad``, the parameter's state dict and its group (or
+    override ``_update_all(work)`` to update the parameters together, as Adam does), and
     may override ``_check_group(group)`` to validate hyperparameters.
     """
 
@@ -180,13 +181,8 @@ class Optimizer:
             for item in work[lo:hi]:
                 self._update(*item)
 
-        backend = work[0][0].backend
-        work_size = self._passes(backend) * sum(item[1].size for item in work)
-        backend.run_rows(update, len(work), work_size)
-
-    def _passes(self, backend: Any) -> int:
-        """About how many passes over a parameter's elements one update makes."""
-        return 8
+        work_size = 8 * sum(item[1].size for item in work)  # an update makes about 8 passes
+        work[0][0].backend.run_rows(update, len(work), work_size)
 
     def _update(self, p: Tensor, grad: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
         raise NotImplementedError(f"{type(self).__name__} must define _update")  # pragma: no cover
