@@ -78,6 +78,7 @@ def test_the_real_mallopt_accepts_the_setting():
 # ---- keeping freed memory ------------------------------------------------------------------------
 @pytest.fixture
 def no_user_settings(monkeypatch):
+    monkeypatch.setattr(allocator, "_status", list(allocator._status))  # the real one comes back after
     for key in (allocator.TUNING_SETTING, "GLIBC_TUNABLES", *allocator._USER_SETTINGS):
         monkeypatch.delenv(key, raising=False)
 
