@@ -157,9 +157,19 @@ class MultiHeadAttention(nn.Module):
         self.last_attention: Tensor | None = None
 
     def _heads(self, x: Tensor) -> Tensor:
-        """(batch, seq, d_model) -> (batch, nhead, seq, d_head)."""
+        """(batch, seq, d_model) -> (batch, nhead, seq, d_head): one node when fused, else
+        the reshape and the transpose it is made of."""
+        if self.fused:
+            return F.split_heads(x, self.nhead)
         b, s, _ = x.shape
         return x.reshape(b, s, self.nhead, self.d_head).transpose(1, 2)
+
+    def _merge(self, x: Tensor) -> Tensor:
+        """(batch, nhead, seq, d_head) -> (batch, seq, d_model): the heads side by side."""
+        if self.fused:
+            return F.merge_heads(x)
+        b, _, s, _ = x.shape
+        return x.transpose(1, 2).reshape(b, s, self.d_model)
 
     def forward(
         self,
@@ -176,7 +186,6 @@ class MultiHeadAttention(nn.Module):
             raise ValueError(
                 f"MultiHeadAttention: expected input (batch, seq, {self.d_model}), got shape {query.shape}"
             )
-        b, s, _ = query.shape
         q = self._heads(self.q_proj(query))
         k = self._heads(self.k_proj(key))
         v = self._heads(self.v_proj(value))
@@ -187,8 +196,7 @@ class MultiHeadAttention(nn.Module):
             if weights.requires_grad:
                 weights.retain_grad()
             self.last_attention = weights
-        out = out.transpose(1, 2).reshape(b, s, self.d_model)
-        return self.out_proj(out), (weights if need_weights else None)
+        return self.out_proj(self._merge(out)), (weights if need_weights else None)
 
     def extra_repr(self) -> str:
         return f"d_model={self.d_model}, nhead={self.nhead}, dropout={self.dropout}, fused={self.fused}"

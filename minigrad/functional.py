@@ -423,6 +423,27 @@ def swapaxes(a: Tensor, axis1: int, axis2: int) -> Tensor:
     return transpose(a, axes)
 
 
+def split_heads(a: Tensor, heads: int) -> Tensor:
+    """(batch, seq, heads * d) -> (batch, heads, seq, d), one node: what
+    ``a.reshape(batch, seq, heads, d).transpose(1, 2)`` computes (multi-head attention)."""
+    if isinstance(heads, bool) or not isinstance(heads, int) or heads < 1:
+        raise ValueError(f"split_heads: heads must be a positive integer, got {heads!r}")
+    if a.ndim != 3 or a.shape[-1] % heads:
+        raise ValueError(
+            f"split_heads: expected (batch, seq, features) with features divisible by heads={heads}, "
+            f"got shape {a.shape}"
+        )
+    return _shape.SplitHeads.apply(a, heads=heads)
+
+
+def merge_heads(a: Tensor) -> Tensor:
+    """(batch, heads, seq, d) -> (batch, seq, heads * d), one node: the inverse of
+    :func:`split_heads` (``a.transpose(1, 2).reshape(batch, seq, heads * d)``)."""
+    if a.ndim != 4:
+        raise ValueError(f"merge_heads: expected (batch, heads, seq, d), got shape {a.shape}")
+    return _shape.MergeHeads.apply(a)
+
+
 def expand(a: Tensor, shape: Sequence[int]) -> Tensor:
     """Broadcast to ``shape`` without copying (-1 keeps a dimension)."""
     shape = tuple(shape)

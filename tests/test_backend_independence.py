@@ -206,6 +206,8 @@ CASES: dict[str, tuple[Callable[..., Any], list[Callable]]] = {
     "permute": (lambda a: a.permute(1, 2, 0), [f(2, 3, 4)]),
     "T": (lambda a: a.T, [f(2, 3)]),
     "swapaxes": (lambda a: a.swapaxes(0, 2), [f(2, 3, 4)]),
+    "split_heads": (lambda a: F.split_heads(a, 2), [f(2, 3, 4)]),
+    "merge_heads": (lambda a: F.merge_heads(a), [f(2, 2, 3, 2)]),
     "expand": (lambda a: a.expand(2, 3, 4), [f(3, 1)]),
     "squeeze": (lambda a: a.squeeze(), [f(1, 3, 1)]),
     "squeeze_axis": (lambda a: a.squeeze(0), [f(1, 3, 1)]),
@@ -345,6 +347,7 @@ SECOND_ORDER = [
     "maximum", "where", "masked_fill", "var", "max_axis", "logsumexp", "softmax", "log_softmax", "getitem_int_tensor",
     "getitem_slices", "concat", "matmul_batch_broadcast", "linear", "linear_relu", "layer_norm", "dropout", "embedding",
     "cross_entropy_ignore_smooth", "mse_loss", "cast", "expand", "sin", "cos", "attention_weights_bool_mask",
+    "split_heads", "merge_heads",
 ]  # fmt: skip
 
 

@@ -270,6 +270,10 @@ SHAPE_OPS = {
     "transpose_all": (lambda x: x.transpose(), (2, 3, 4)),
     "permute": (lambda x: x.permute(2, 0, 1), (2, 3, 4)),
     "swapaxes": (lambda x: x.swapaxes(-1, 0), (2, 1, 3, 2)),
+    "split_heads": (lambda x: F.split_heads(x, 3), (2, 4, 6)),
+    "split_heads_transposed": (lambda x: F.split_heads(x.transpose(1, 0, 2), 2), ((3, 2, 4), True)),
+    "merge_heads": (lambda x: F.merge_heads(x), (2, 3, 4, 2)),
+    "merge_heads_of_split": (lambda x: F.merge_heads(F.split_heads(x, 2) * 2.0), (2, 3, 4)),
     "expand": (lambda x: x.expand(2, 3, 4), (3, 1)),
     "expand_new_axes": (lambda x: x.expand(2, -1, 4), (3, 4)),
     "squeeze_all": (lambda x: x.squeeze(), (1, 3, 1, 2)),
@@ -296,6 +300,31 @@ def test_shape_op_gradcheck(op):
     shape, transposed = spec if isinstance(spec[0], tuple) else (spec, False)
     (x,) = inputs_for(op, [S(shape, "n", transposed)])
     assert gradcheck(fn, [x])
+
+
+def test_split_and_merge_heads_are_the_reshape_and_transpose_they_stand_for():
+    (x,) = inputs_for("heads", [S((2, 3, 8))])
+    split = F.split_heads(x, 4)
+    expected = x.detach().numpy().reshape(2, 3, 4, 2).transpose(0, 2, 1, 3)
+    np.testing.assert_array_equal(split.detach().numpy(), expected)
+    assert split.shape == (2, 4, 3, 2) and split.grad_fn.op_name == "split_heads"
+    merged = F.merge_heads(split)
+    np.testing.assert_array_equal(merged.detach().numpy(), x.detach().numpy())
+    assert merged.grad_fn.op_name == "merge_heads"
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: F.split_heads(minigrad.zeros(2, 3, 8), 3), r"split_heads: .*divisible by heads=3, got shape \(2, 3, 8\)"),
+        (lambda: F.split_heads(minigrad.zeros(2, 8), 2), r"split_heads: expected \(batch, seq, features\)"),
+        (lambda: F.split_heads(minigrad.zeros(2, 3, 8), 0), r"split_heads: heads must be a positive integer, got 0"),
+        (lambda: F.merge_heads(minigrad.zeros(2, 3, 8)), r"merge_heads: expected \(batch, heads, seq, d\), got shape"),
+    ],
+)
+def test_split_and_merge_heads_reject_bad_shapes(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
 
 
 def test_concat_stack_gradcheck():

@@ -69,6 +69,52 @@ class Transpose(Function):
         return g.transpose(inverse)
 
 
+class SplitHeads(Function):
+    """(batch, seq, heads * d) -> (batch, heads, seq, d): split the last axis into ``heads``
+    blocks of d and move the head axis in front of the sequence (a reshape, then swapping
+    axes 1 and 2, as one node; a view, no copy).
+
+    dL/da = g moved back the same way: axes 1 and 2 swapped, the heads joined again.
+    """
+
+    name = "split_heads"
+    saves_inputs = False
+
+    def forward(self, a, heads=1):
+        b, s, m = a.shape
+        return a.reshape(b, s, heads, m // heads).transpose(0, 2, 1, 3)
+
+    def backward(self, g):
+        return F.merge_heads(g)
+
+    def backward_array(self, g):
+        b, h, s, d = g.shape
+        return g.transpose(0, 2, 1, 3).reshape(b, s, h * d)
+
+
+class MergeHeads(Function):
+    """(batch, heads, seq, d) -> (batch, seq, heads * d): the inverse of SplitHeads (the
+    heads' outputs side by side for each position; a copy, since they interleave).
+
+    dL/da = g split into heads again (a view of g).
+    """
+
+    name = "merge_heads"
+    saves_inputs = False
+
+    def forward(self, a):
+        b, h, s, d = a.shape
+        return a.transpose(0, 2, 1, 3).reshape(b, s, h * d)
+
+    def backward(self, g):
+        return F.split_heads(g, self.in_shapes[0][1])
+
+    def backward_array(self, g):
+        b, s, m = g.shape
+        h = self.in_shapes[0][1]
+        return g.reshape(b, s, h, m // h).transpose(0, 2, 1, 3)
+
+
 class Expand(Function):
     """out = a broadcast to ``shape`` (a read-only view, no copy).
 
