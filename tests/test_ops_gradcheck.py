@@ -316,7 +316,7 @@ def test_split_and_merge_heads_are_the_reshape_and_transpose_they_stand_for():
 @pytest.mark.parametrize(
     "call, message",
     [
-        (lambda: F.split_heads(minigrad.zeros(2, 3, 8), 3), r"split_heads: .*divisible by heads=3, got shape \(2, 3, 8\)"),
+        (lambda: F.split_heads(minigrad.zeros(2, 3, 8), 3), r"divisible by heads=3, got shape \(2, 3, 8\)"),
         (lambda: F.split_heads(minigrad.zeros(2, 8), 2), r"split_heads: expected \(batch, seq, features\)"),
         (lambda: F.split_heads(minigrad.zeros(2, 3, 8), 0), r"split_heads: heads must be a positive integer, got 0"),
         (lambda: F.merge_heads(minigrad.zeros(2, 3, 8)), r"merge_heads: expected \(batch, heads, seq, d\), got shape"),
