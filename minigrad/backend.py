@@ -193,6 +193,19 @@ class Backend:
         done, out unchanged."""
         return False
 
+    def linear_forward(self, x: Any, weight: Any, bias: Any, relu: bool) -> Any:
+        """``x @ weight.T + bias`` (then ``max(., 0)`` when relu) for 2-D ``x`` and ``weight``
+        and 1-D ``bias`` or None, as one call, or None."""
+        return None
+
+    def linear_backward(
+        self, g: Any, y: Any, x: Any, weight: Any, want_dx: bool, want_dweight: bool, want_dbias: bool
+    ) -> tuple[Any, Any, Any] | None:
+        """``(dx, dweight, dbias)`` of :meth:`linear_forward` for the 2-D output gradient ``g``
+        (y: the output, when the ReLU was applied, else None), each None when not wanted, as
+        one call, or None."""
+        return None
+
     def relu_backward(self, g: Any, y: Any, want_dbias: bool) -> tuple[Any, Any] | None:
         """``(g * [y > 0], its sum over all axes but the last, or None)`` for ``g`` and ``y``
         of one shape (the first array is new, shaped like g, not a view), or None."""
@@ -319,6 +332,15 @@ def _address(array: Any, offset: int = 0) -> int | None:
 _OPENBLAS: list[dict[str, Any] | None] = []  # the lookup's result, once made
 
 
+def _openblas_paths() -> list[str]:
+    """The OpenBLAS libraries this process has mapped (Linux ``/proc/self/maps``)."""
+    try:
+        with open("/proc/self/maps") as f:
+            return sorted({line.split()[-1] for line in f if "openblas" in line and ".so" in line})
+    except OSError:
+        return []
+
+
 def openblas_api() -> dict[str, Any] | None:
     """``get_num_threads``, ``set_num_threads`` and ``get_corename`` of the OpenBLAS that NumPy
     loaded, called through ctypes; None for another BLAS or where it cannot be found.
@@ -332,12 +354,7 @@ def openblas_api() -> dict[str, Any] | None:
         return _OPENBLAS[0]
 
     found = None
-    try:
-        with open("/proc/self/maps") as f:
-            paths = sorted({line.split()[-1] for line in f if "openblas" in line and ".so" in line})
-    except OSError:
-        paths = []
-    for path in paths:
+    for path in _openblas_paths():
         try:
             lib = ctypes.CDLL(path)  # already loaded: the same handle
         except OSError:
@@ -352,6 +369,36 @@ def openblas_api() -> dict[str, Any] | None:
         if found is not None:
             break
     _OPENBLAS.append(found)
+    return found
+
+
+_CBLAS: dict[str, tuple[int, bool] | None] = {}  # the lookup's results, once made
+LINEAR_KERNEL_MIN_SIZE = 1 << 15  # elements of a Linear layer's input and output (NumpyBackend._linear_kernel)
+
+
+def cblas_gemm(kind: str) -> tuple[int, bool] | None:
+    """``(address, ilp64)`` of ``cblas_sgemm`` (kind "s") or ``cblas_dgemm`` ("d") in the
+    OpenBLAS that NumPy loaded, for minigrad's C kernels to call; None where not found.
+
+    Only the 64-bit-integer builds' names are taken (NumPy's wheels: ``scipy_cblas_sgemm64_``;
+    ``cblas_sgemm64_``): a plain ``cblas_sgemm`` does not tell its integer width.
+    """
+    if kind in _CBLAS:
+        return _CBLAS[kind]
+    found = None
+    if openblas_api() is not None:
+        for path in _openblas_paths():
+            try:
+                lib = ctypes.CDLL(path)  # already loaded: the same handle
+            except OSError:
+                continue
+            for name in (f"scipy_cblas_{kind}gemm64_", f"cblas_{kind}gemm64_"):
+                if hasattr(lib, name):
+                    found = (ctypes.cast(getattr(lib, name), ctypes.c_void_p).value, True)
+                    break
+            if found is not None:
+                break
+    _CBLAS[kind] = found
     return found
 
 
@@ -474,6 +521,61 @@ class NumpyBackend(Backend):
 
         self.run_rows(run, out.shape[0], 2 * out.size)
         return True
+
+    def _linear_kernel(self, name: str, size: int, rows: int, work: int, *arrays: Any) -> tuple[Any, int, bool] | None:
+        """``(kernel, gemm address, ilp64)`` for a fused Linear kernel on these arrays, or None.
+
+        It needs the BLAS's gemm. It pays where the arrays are not small: preparing a C call
+        costs more Python than NumPy's calls on tiny arrays (``size``, the elements of the
+        layer's input and output, below ``LINEAR_KERNEL_MIN_SIZE``), while on larger ones one
+        call instead of several hands the GIL over fewer times, which is what data-parallel
+        threads wait for. It runs its elementwise passes (``work`` elements over ``rows``
+        rows) on one thread, so it is not taken where minigrad's threads would split them.
+        """
+        if size < LINEAR_KERNEL_MIN_SIZE or len(parallel.slices(rows, work)) > 1:
+            return None
+        if any(a.size == 0 for a in arrays):
+            return None
+        kernel = self._native_kernel(name, *arrays)
+        if kernel is None:
+            return None
+        gemm = cblas_gemm("s" if arrays[0].dtype == float32 else "d")
+        return None if gemm is None else (kernel, *gemm)
+
+    def linear_forward(self, x: Any, weight: Any, bias: Any, relu: bool) -> Any:
+        if x.ndim != 2 or weight.ndim != 2 or x.shape[1] != weight.shape[1]:
+            return None
+        rows, n_in = x.shape
+        n_out = weight.shape[0]
+        affine = [bias] if bias is not None else []
+        size, work = rows * (n_in + n_out), 2 * rows * n_out  # work: the bias pass of the NumPy path
+        found = self._linear_kernel("linear_forward", size, rows, work, x, weight, *affine)
+        if found is None:
+            return None
+        kernel, gemm, ilp64 = found
+        out = np.empty((rows, n_out), dtype=x.dtype)
+        kernel(gemm, ilp64, _address(x), _address(weight), _address(bias), _address(out), rows, n_in, n_out, int(relu))
+        return out
+
+    def linear_backward(
+        self, g: Any, y: Any, x: Any, weight: Any, want_dx: bool, want_dweight: bool, want_dbias: bool
+    ) -> tuple[Any, Any, Any] | None:
+        if g.ndim != 2 or x.ndim != 2 or g.shape != (x.shape[0], weight.shape[0]):
+            return None
+        rows, n_out = g.shape
+        n_in = x.shape[1]
+        relu = [y] if y is not None else []
+        size, work = rows * (n_in + n_out), 3 * g.size  # work: the ReLU's backward pass of the NumPy path
+        found = self._linear_kernel("linear_backward", size, rows, work, g, x, weight, *relu)
+        if found is None:
+            return None
+        kernel, gemm, ilp64 = found
+        kept = np.empty_like(g) if y is not None else None
+        dx = np.empty((rows, n_in), dtype=g.dtype) if want_dx else None
+        dw = np.empty(weight.shape, dtype=g.dtype) if want_dweight else None
+        db = np.zeros(n_out, dtype=g.dtype) if want_dbias else None
+        kernel(gemm, ilp64, *map(_address, (g, y, kept, x, weight, dx, dw, db)), rows, n_in, n_out)
+        return dx, dw, db
 
     def relu_backward(self, g: Any, y: Any, want_dbias: bool) -> tuple[Any, Any] | None:
         g = np.ascontiguousarray(g)

@@ -18,6 +18,9 @@ formulas as the ops' docstrings:
   and ``g * [y > 0]`` with its column sums (the bias's gradient) in the same pass;
 * ``scatter_add_rows``: ``target[index[r]] += values[r]`` row by row (the embedding's
   gradient), in ``np.add.at``'s order;
+* ``linear_forward`` and ``linear_backward``: a Linear layer (and the ReLU after it) in one
+  call each: the matrix products by the BLAS that NumPy loaded (its ``cblas_?gemm``, whose
+  address the backend passes in), the bias, the clamp and the bias's gradient around them;
 * ``adam_update``: the optimizer's update of one parameter, one pass instead of twelve;
   ``adam_update_many`` runs it over a list of parameters in one call.
 
@@ -53,6 +56,11 @@ static long long mask_row_offset(long long row, int lead, const long long* shape
     }
     return offset;
 }
+
+/* cblas.h's values for row-major storage and (no) transposition */
+#define CBLAS_ROW_MAJOR 101
+#define CBLAS_NO_TRANS 111
+#define CBLAS_TRANS 112
 
 #define DEFINE_KERNELS(T, SUFFIX, SQRT)                                                        \
 /* y = (x - mean) * rstd * w + b per row; w, b may be NULL. */                                \
@@ -237,6 +245,68 @@ void scatter_add_rows_##SUFFIX(T* target, const long long* index, const T* value
     }                                                                                         \
 }                                                                                             \
                                                                                               \
+/* c (m x n, row stride ldc) = op(a) op(b), op transposing or not (ta, tb: CBLAS_(NO_)TRANS), \
+   by the BLAS's cblas_?gemm at address `gemm`; ilp64: its integers are 64-bit. */            \
+typedef void (*gemm64_##SUFFIX##_t)(int, int, int, long long, long long, long long, T,        \
+                                    const T*, long long, const T*, long long, T, T*, long long); \
+typedef void (*gemm32_##SUFFIX##_t)(int, int, int, int, int, int, T, const T*, int, const T*, \
+                                    int, T, T*, int);                                         \
+static void gemm_##SUFFIX(void* gemm, int ilp64, int ta, int tb, long long m, long long n,     \
+                          long long k, const T* a, long long lda, const T* b, long long ldb,  \
+                          T* c, long long ldc) {                                              \
+    if (ilp64)                                                                                \
+        ((gemm64_##SUFFIX##_t)gemm)(CBLAS_ROW_MAJOR, ta, tb, m, n, k, (T)1, a, lda, b, ldb,   \
+                                    (T)0, c, ldc);                                            \
+    else                                                                                      \
+        ((gemm32_##SUFFIX##_t)gemm)(CBLAS_ROW_MAJOR, ta, tb, (int)m, (int)n, (int)k, (T)1, a, \
+                                    (int)lda, b, (int)ldb, (T)0, c, (int)ldc);                \
+}                                                                                             \
+                                                                                              \
+/* A Linear layer's forward, out = x w^T + b (rows x nout) for x (rows x nin), w (nout x nin) \
+   and b (nout) or NULL, then out = max(out, 0) when relu: the product by the BLAS (the      \
+   call NumPy makes for x @ w.T), then the bias and the clamp in one pass over out. */        \
+void linear_forward_##SUFFIX(void* gemm, int ilp64, const T* x, const T* w, const T* b,      \
+                             T* out, long long rows, long long nin, long long nout, int relu) { \
+    gemm_##SUFFIX(gemm, ilp64, CBLAS_NO_TRANS, CBLAS_TRANS, rows, nout, nin, x, nin, w, nin,  \
+                  out, nout);                                                                 \
+    if (relu) {                                                                               \
+        bias_relu_##SUFFIX(out, b, rows, nout);                                               \
+    } else if (b) {                                                                           \
+        for (long long r = 0; r < rows; r++) {                                                \
+            T* o = out + r * nout;                                                            \
+            _Pragma("omp simd")                                                               \
+            for (long long j = 0; j < nout; j++) o[j] += b[j];                                \
+        }                                                                                     \
+    }                                                                                         \
+}                                                                                             \
+                                                                                              \
+/* A Linear layer's backward for the output gradient g (rows x nout). When y (the output of   \
+   linear_forward with relu) is given, gy = g * [y > 0] is written into `kept`, else gy = g;  \
+   then dx = gy w (rows x nin), dw = gy^T x (nout x nin) by the BLAS (NumPy's calls for       \
+   g @ w and g.T @ x), and db += the column sums of gy. dx, dw, db: NULL when not wanted;    \
+   db must hold zeros. */                                                                     \
+void linear_backward_##SUFFIX(void* gemm, int ilp64, const T* g, const T* y, T* kept,        \
+                              const T* x, const T* w, T* dx, T* dw, T* db, long long rows,    \
+                              long long nin, long long nout) {                                \
+    const T* gy = g;                                                                          \
+    if (y) {                                                                                  \
+        relu_backward_##SUFFIX(g, y, kept, db, rows, nout);                                   \
+        gy = kept;                                                                            \
+    } else if (db) {                                                                          \
+        for (long long r = 0; r < rows; r++) {                                                \
+            const T* gr = g + r * nout;                                                       \
+            _Pragma("omp simd")                                                               \
+            for (long long j = 0; j < nout; j++) db[j] += gr[j];                              \
+        }                                                                                     \
+    }                                                                                         \
+    if (dx)                                                                                   \
+        gemm_##SUFFIX(gemm, ilp64, CBLAS_NO_TRANS, CBLAS_NO_TRANS, rows, nin, nout, gy, nout, \
+                      w, nin, dx, nin);                                                       \
+    if (dw)                                                                                   \
+        gemm_##SUFFIX(gemm, ilp64, CBLAS_TRANS, CBLAS_NO_TRANS, nout, nin, rows, gy, nout, x, \
+                      nin, dw, nin);                                                          \
+}                                                                                             \
+                                                                                              \
 /* adam_update for `count` parameters in one call: parameter c has n[c] elements at p[c],     \
    g[c], m[c], v[c], and its own step size and bias correction (its own step count). */       \
 void adam_update_many_##SUFFIX(T* const* p, T* const* g, T* const* m, T* const* v,            \
@@ -263,6 +333,8 @@ SIGNATURES = {
     "bias_relu": "pp" + "qq",
     "relu_backward": "pppp" + "qq",
     "scatter_add_rows": "ppp" + "qq",
+    "linear_forward": "p" + "i" + "pppp" + "qqq" + "i",
+    "linear_backward": "p" + "i" + "pppppppp" + "qqq",
     "adam_update": "pppp" + "q" + "TTTTTTT",
     "adam_update_many": "pppp" + "ppp" + "q" + "TTTTT",
 }

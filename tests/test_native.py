@@ -10,6 +10,11 @@ This module proves that
   rows (exactly 0), NaN rows, scores whose exp would overflow, non-contiguous upstream
   gradients; and the feed-forward ReLU's hooks (``bias_relu``, ``relu_backward``) give
   ``max(h + b, 0)`` and ``g * [y > 0]`` with its column sums;
+* the fused Linear hooks (``linear_forward``, ``linear_backward``), which call the BLAS
+  that NumPy loaded from C, give NumPy's bits for the products, the bias and the ReLU (and
+  its column sums for the bias's gradient), and decline small, non-contiguous or empty
+  arrays and arrays minigrad's threads would split; through ``F.linear`` and
+  ``F.linear_relu`` they give the values and gradients of the array-call path;
 * rows split over two threads give the one-thread results;
 * the hooks decline what the kernels do not cover (other dtypes, mixed dtypes,
   non-contiguous arrays, mismatched shapes, empty rows) and everything with
@@ -41,6 +46,7 @@ from threads import num_threads
 
 import minigrad
 import minigrad.functional as F
+from minigrad import backend as backend_module
 from minigrad import native, parallel
 from minigrad.backend import NumpyBackend
 
@@ -362,6 +368,141 @@ def test_relu_backward_of_stacked_rows_is_a_new_array_shaped_like_g():
     assert dx.shape == g.shape and dx.base is None
     np.testing.assert_array_equal(dx, g * (y > 0))
     np.testing.assert_allclose(db, (g * (y > 0)).sum(axis=(0, 1)), rtol=1e-12)
+
+
+# ---- the fused Linear kernels -------------------------------------------------------------------
+needs_cblas = pytest.mark.skipif(
+    backend_module.cblas_gemm("s") is None,
+    reason="needs NumPy's BLAS to be an OpenBLAS with 64-bit-integer cblas names (NumPy's wheels)",
+)
+
+
+def _linear_arrays(dtype, rows=256, n_in=96, n_out=80, name="lin"):
+    rng = _rng(name + dtype)
+    x = rng.standard_normal((rows, n_in)).astype(dtype)
+    w = rng.standard_normal((n_out, n_in)).astype(dtype)
+    b = rng.standard_normal(n_out).astype(dtype)
+    g = rng.standard_normal((rows, n_out)).astype(dtype)
+    assert rows * (n_in + n_out) >= backend_module.LINEAR_KERNEL_MIN_SIZE  # big enough to be taken
+    return x, w, b, g
+
+
+@needs_kernels
+@needs_cblas
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("has_bias", [True, False])
+@pytest.mark.parametrize("relu", [False, True])
+def test_linear_hooks_give_numpys_bits(dtype, has_bias, relu):
+    """The products are the BLAS calls NumPy makes for x @ w.T, g @ w and g.T @ x, the bias
+    and the clamp the same float operations: equal bits. The bias's gradient sums rows in
+    another order than NumPy: equal to rounding."""
+    x, w, b, g = _linear_arrays(dtype)
+    bias = b if has_bias else None
+    backend = NumpyBackend()
+    out = backend.linear_forward(x, w, bias, relu)
+    want = x @ w.T
+    if has_bias:
+        want += b
+    if relu:
+        want = np.maximum(want, 0)
+        assert (want == 0).any() and (want > 0).any()
+    assert type(out) is np.ndarray and out.dtype == dtype and out.flags.c_contiguous
+    np.testing.assert_array_equal(out, want)
+    y = out if relu else None
+    gy = g * (out > 0) if relu else g
+    rtol, atol = _tol(dtype, x.shape[0])
+    for wants in [(True, True, True), (True, False, False), (False, True, False), (False, False, True)]:
+        dx, dw, db = backend.linear_backward(g, y, x, w, *wants)
+        assert [a is not None for a in (dx, dw, db)] == list(wants)
+        if dx is not None:
+            np.testing.assert_array_equal(dx, gy @ w)
+        if dw is not None:
+            np.testing.assert_array_equal(dw, gy.T @ x)
+        if db is not None:
+            _check_array(db, gy.sum(axis=0), dtype, rtol, atol)
+
+
+@needs_kernels
+@needs_cblas
+def test_linear_hooks_decline_what_they_do_not_cover():
+    x, w, b, g = _linear_arrays("float32")
+    backend = NumpyBackend()
+    small_x, small_g = x[:8], g[:8]  # 8 * (96 + 80) elements: NumPy's two calls cost less Python
+    assert backend.linear_forward(small_x, w, b, False) is None
+    assert backend.linear_backward(small_g, None, small_x, w, True, True, True) is None
+    wide = np.ascontiguousarray(np.concatenate([x, x], axis=1))[:, ::2]  # x's values, not contiguous
+    assert backend.linear_forward(wide, w, b, False) is None
+    assert backend.linear_backward(g, None, wide, w, True, True, True) is None
+    assert backend.linear_forward(x, w.astype("float64"), b, False) is None  # mixed dtypes
+    assert backend.linear_forward(x.astype("float16"), w.astype("float16"), None, False) is None
+    assert backend.linear_forward(x, w[:, :50], b, False) is None  # mismatched shapes
+    assert backend.linear_backward(g[:, :50], None, x, w, True, True, True) is None
+    empty = np.empty((1024, 0), "float32")  # no inputs: NumPy's path gives the bias
+    assert backend.linear_forward(empty, np.empty((80, 0), "float32"), b, False) is None
+    off = NumpyBackend()
+    off.use_native = False
+    assert off.linear_forward(x, w, b, False) is None
+    assert off.linear_backward(g, None, x, w, True, True, True) is None
+
+
+@needs_kernels
+@needs_cblas
+def test_linear_hooks_leave_large_arrays_to_minigrads_threads():
+    """Where run_rows would split the bias pass (or the ReLU's backward) over threads, the
+    one-thread C call is not taken; with one thread it is."""
+    x, w, b, g = _linear_arrays("float32", rows=4096, n_in=64, n_out=160, name="big")
+    assert 2 * g.size >= 2 * parallel.MIN_WORK_PER_THREAD
+    backend = NumpyBackend()
+    with num_threads(2):
+        assert backend.linear_forward(x, w, b, False) is None
+        assert backend.linear_backward(g, None, x, w, True, True, True) is None
+    with num_threads(1):
+        out = backend.linear_forward(x, w, b, False)
+        assert out is not None and backend.linear_backward(g, None, x, w, True, True, True) is not None
+    want = x @ w.T
+    want += b
+    np.testing.assert_array_equal(out, want)
+
+
+@needs_kernels
+@needs_cblas
+@pytest.mark.parametrize("op", ["linear", "linear_relu"])
+@pytest.mark.parametrize("has_bias", [True, False])
+def test_linear_ops_with_and_without_the_fused_kernels(op, has_bias, monkeypatch):
+    x, weight = _tensor("flx" + op, (4, 64, 96)), _tensor("flw" + op, (80, 96))
+    xs = [x, weight] + ([_tensor("flb" + op, (80,))] if has_bias else [])
+    fn = getattr(F, op)
+    used = []
+    for name in ("linear_forward", "linear_backward"):
+        real = getattr(NumpyBackend, name)
+
+        def spy(self, *args, _real=real, _name=name, **kwargs):
+            out = _real(self, *args, **kwargs)
+            used.append((_name, out is not None))
+            return out
+
+        monkeypatch.setattr(NumpyBackend, name, spy)
+    with monkeypatch.context() as m:
+        m.setattr(NumpyBackend, "use_native", False)
+        off = _value_and_grads(fn, xs, 5)
+    assert used and not any(computed for _, computed in used), used
+    used.clear()
+    on = _value_and_grads(fn, xs, 5)
+    assert used == [("linear_forward", True), ("linear_backward", True)]
+    if op == "linear_relu":
+        assert (on[0] == 0).any() and (on[0] > 0).any()
+    _assert_same(on, off)
+
+
+@needs_kernels
+@needs_cblas
+@pytest.mark.parametrize("op", ["linear", "linear_relu"])
+def test_gradcheck_passes_through_the_fused_linear_kernels(op, monkeypatch):
+    monkeypatch.setattr(backend_module, "LINEAR_KERNEL_MIN_SIZE", 0)  # small arrays take them too
+    x, w, b = _tensor("gcx" + op, (2, 3, 5)), _tensor("gcw" + op, (4, 5)), _tensor("gcb" + op, (4,))
+    fn = getattr(F, op)
+    assert NumpyBackend().linear_forward(x.data[0], w.data, b.data, op == "linear_relu") is not None
+    assert minigrad.gradcheck(fn, (x, w, b))
 
 
 # ---- threads ----------------------------------------------------------------------------------

@@ -82,6 +82,9 @@ class Linear(Function):
 
     def forward(self, x, weight, *bias):
         x2 = x.reshape(-1, x.shape[-1])
+        fused = self.backend.linear_forward(x2, weight, bias[0] if bias else None, relu=False)
+        if fused is not None:  # the product and the bias in one C call, where the backend has one
+            return fused.reshape(x.shape[:-1] + (weight.shape[0],))
         out = self.backend.matmul2d(x2, weight.T)  # BLAS uses every core here
         if bias:
             b = bias[0]
@@ -105,7 +108,22 @@ class Linear(Function):
     def backward_array(self, g):
         g2 = g.reshape(-1, g.shape[-1])
         has_bias_grad = len(self.needs_input_grad) == 3 and self.needs_input_grad[2]
+        fused = self._fused_grads(g2, None, has_bias_grad)
+        if fused is not None:
+            return fused
         return self._grads(g2, self.sum_rows(g2) if has_bias_grad else None)
+
+    def _fused_grads(self, g2, y2, has_bias_grad):
+        """All of backward in one backend call (y2: the ReLU's output, or None), or None."""
+        x, weight = self.inputs[0].data, self.inputs[1].data
+        need = self.needs_input_grad
+        x2 = x.reshape(-1, x.shape[-1])
+        grads = self.backend.linear_backward(g2, y2, x2, weight, need[0], need[1], has_bias_grad)
+        if grads is None:
+            return None
+        gx, gw, gb = grads
+        gx = gx.reshape(x.shape) if gx is not None else None
+        return (gx, gw) if len(need) == 2 else (gx, gw, gb)
 
     def _grads(self, g2, bias_grad):
         """dL/dx and dL/dW from the gradient g2 as (N, out), and the bias's (given)."""
@@ -136,8 +154,12 @@ class LinearReLU(Linear):
 
     def forward(self, x, weight, *bias):
         x2 = x.reshape(-1, x.shape[-1])
-        out = self.backend.matmul2d(x2, weight.T)
         b = bias[0] if bias else None
+        out = self.backend.linear_forward(x2, weight, b, relu=True)  # all in one C call, where it can
+        if out is not None:
+            self.out = out.reshape(x.shape[:-1] + (weight.shape[0],))
+            return self.out
+        out = self.backend.matmul2d(x2, weight.T)
         xp = self.xp
 
         def bias_relu(lo, hi):  # rows lo:hi, in place: add the bias, clamp at 0
@@ -157,6 +179,10 @@ class LinearReLU(Linear):
 
     def backward_array(self, g):
         has_bias_grad = len(self.needs_input_grad) == 3 and self.needs_input_grad[2]
+        n = g.shape[-1]
+        fused = self._fused_grads(g.reshape(-1, n), self.out.reshape(-1, n), has_bias_grad)
+        if fused is not None:
+            return fused
         # g * mask and the bias's gradient (its column sums) in one C pass, where the backend has one
         fused = self.backend.relu_backward(g, self.out, has_bias_grad)
         if fused is not None:
