@@ -94,7 +94,9 @@ class SplitHeads(Function):
 
 class MergeHeads(Function):
     """(batch, heads, seq, d) -> (batch, seq, heads * d): the inverse of SplitHeads (the
-    heads' outputs side by side for each position; a copy, since they interleave).
+    heads' outputs side by side for each position). A view when ``a`` is laid out
+    (batch, seq, heads, d) in memory, as the attention ops lay out their outputs; a copy
+    otherwise.
 
     dL/da = g split into heads again (a view of g).
     """
