@@ -472,22 +472,8 @@ def test_linear_ops_with_and_without_the_fused_kernels(op, has_bias, monkeypatch
     x, weight = _tensor("flx" + op, (4, 64, 96)), _tensor("flw" + op, (80, 96))
     xs = [x, weight] + ([_tensor("flb" + op, (80,))] if has_bias else [])
     fn = getattr(F, op)
-    used = []
-    for name in ("linear_forward", "linear_backward"):
-        real = getattr(NumpyBackend, name)
-
-        def spy(self, *args, _real=real, _name=name, **kwargs):
-            out = _real(self, *args, **kwargs)
-            used.append((_name, out is not None))
-            return out
-
-        monkeypatch.setattr(NumpyBackend, name, spy)
-    with monkeypatch.context() as m:
-        m.setattr(NumpyBackend, "use_native", False)
-        off = _value_and_grads(fn, xs, 5)
-    assert used and not any(computed for _, computed in used), used
-    used.clear()
-    on = _value_and_grads(fn, xs, 5)
+    used = _spy_on_hooks(monkeypatch, ["linear_forward", "linear_backward"])
+    on, off = _on_and_off(fn, xs, monkeypatch, used)
     assert used == [("linear_forward", True), ("linear_backward", True)]
     if op == "linear_relu":
         assert (on[0] == 0).any() and (on[0] > 0).any()
@@ -874,8 +860,13 @@ def test_adam_weighs_the_kernels_one_pass_when_it_splits_the_parameters(monkeypa
 @pytest.fixture
 def hook_log(monkeypatch):
     """Wrap the NumPy backend's kernel hooks; the log lists (hook, whether it computed) per call."""
+    return _spy_on_hooks(monkeypatch, HOOK_NAMES)
+
+
+def _spy_on_hooks(monkeypatch, names):
+    """Wrap these hooks of the NumPy backend; the returned log lists (hook, whether it computed) per call."""
     log: list[tuple[str, bool]] = []
-    for name in HOOK_NAMES:
+    for name in names:
         real = getattr(NumpyBackend, name)
 
         def spy(self, *args, _real=real, _name=name, **kwargs):
