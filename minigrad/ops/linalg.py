@@ -190,4 +190,5 @@ class LinearReLU(Linear):
             return self._grads(kept.reshape(-1, kept.shape[-1]), bias_grad)
         xp = self.xp
         kept = self.elementwise(lambda out, g, y: xp.multiply(g, y > 0, out=out), g, self.out)
-        return super().backward_array(kept)
+        kept2 = kept.reshape(-1, n)
+        return self._grads(kept2, self.sum_rows(kept2) if has_bias_grad else None)
