@@ -372,16 +372,17 @@ def openblas_api() -> dict[str, Any] | None:
     return found
 
 
-_CBLAS: dict[str, tuple[int, bool] | None] = {}  # the lookup's results, once made
+_CBLAS: dict[str, int | None] = {}  # the lookup's results, once made
 LINEAR_KERNEL_MIN_SIZE = 1 << 15  # elements of a Linear layer's input and output (NumpyBackend._linear_kernel)
 
 
-def cblas_gemm(kind: str) -> tuple[int, bool] | None:
-    """``(address, ilp64)`` of ``cblas_sgemm`` (kind "s") or ``cblas_dgemm`` ("d") in the
-    OpenBLAS that NumPy loaded, for minigrad's C kernels to call; None where not found.
+def cblas_gemm(kind: str) -> int | None:
+    """The address of ``cblas_sgemm`` (kind "s") or ``cblas_dgemm`` ("d") in the OpenBLAS
+    that NumPy loaded, for minigrad's C kernels to call; None where not found.
 
-    Only the 64-bit-integer builds' names are taken (NumPy's wheels: ``scipy_cblas_sgemm64_``;
-    ``cblas_sgemm64_``): a plain ``cblas_sgemm`` does not tell its integer width.
+    Only the names of builds with 64-bit integers are taken (NumPy's wheels:
+    ``scipy_cblas_sgemm64_``; ``cblas_sgemm64_``), the integers the kernels pass; a plain
+    ``cblas_sgemm`` does not tell its integer width.
     """
     if kind in _CBLAS:
         return _CBLAS[kind]
@@ -394,7 +395,7 @@ def cblas_gemm(kind: str) -> tuple[int, bool] | None:
                 continue
             for name in (f"scipy_cblas_{kind}gemm64_", f"cblas_{kind}gemm64_"):
                 if hasattr(lib, name):
-                    found = (ctypes.cast(getattr(lib, name), ctypes.c_void_p).value, True)
+                    found = ctypes.cast(getattr(lib, name), ctypes.c_void_p).value
                     break
             if found is not None:
                 break
@@ -522,8 +523,8 @@ class NumpyBackend(Backend):
         self.run_rows(run, out.shape[0], 2 * out.size)
         return True
 
-    def _linear_kernel(self, name: str, size: int, rows: int, work: int, *arrays: Any) -> tuple[Any, int, bool] | None:
-        """``(kernel, gemm address, ilp64)`` for a fused Linear kernel on these arrays, or None.
+    def _linear_kernel(self, name: str, size: int, rows: int, work: int, *arrays: Any) -> tuple[Any, int] | None:
+        """``(kernel, gemm address)`` for a fused Linear kernel on these arrays, or None.
 
         It needs the BLAS's gemm. It pays where the arrays are not small: preparing a C call
         costs more Python than NumPy's calls on tiny arrays (``size``, the elements of the
@@ -540,10 +541,12 @@ class NumpyBackend(Backend):
         if kernel is None:
             return None
         gemm = cblas_gemm("s" if arrays[0].dtype == float32 else "d")
-        return None if gemm is None else (kernel, *gemm)
+        return None if gemm is None else (kernel, gemm)
 
     def linear_forward(self, x: Any, weight: Any, bias: Any, relu: bool) -> Any:
         if x.ndim != 2 or weight.ndim != 2 or x.shape[1] != weight.shape[1]:
+            return None
+        if bias is not None and bias.shape != weight.shape[:1]:
             return None
         rows, n_in = x.shape
         n_out = weight.shape[0]
@@ -552,15 +555,17 @@ class NumpyBackend(Backend):
         found = self._linear_kernel("linear_forward", size, rows, work, x, weight, *affine)
         if found is None:
             return None
-        kernel, gemm, ilp64 = found
+        kernel, gemm = found
         out = np.empty((rows, n_out), dtype=x.dtype)
-        kernel(gemm, ilp64, _address(x), _address(weight), _address(bias), _address(out), rows, n_in, n_out, int(relu))
+        kernel(gemm, _address(x), _address(weight), _address(bias), _address(out), rows, n_in, n_out, int(relu))
         return out
 
     def linear_backward(
         self, g: Any, y: Any, x: Any, weight: Any, want_dx: bool, want_dweight: bool, want_dbias: bool
     ) -> tuple[Any, Any, Any] | None:
-        if g.ndim != 2 or x.ndim != 2 or g.shape != (x.shape[0], weight.shape[0]):
+        if g.ndim != 2 or x.ndim != 2 or weight.shape != (g.shape[1], x.shape[1]):
+            return None
+        if g.shape[0] != x.shape[0] or (y is not None and y.shape != g.shape):
             return None
         rows, n_out = g.shape
         n_in = x.shape[1]
@@ -569,12 +574,12 @@ class NumpyBackend(Backend):
         found = self._linear_kernel("linear_backward", size, rows, work, g, x, weight, *relu)
         if found is None:
             return None
-        kernel, gemm, ilp64 = found
+        kernel, gemm = found
         kept = np.empty_like(g) if y is not None else None
         dx = np.empty((rows, n_in), dtype=g.dtype) if want_dx else None
         dw = np.empty(weight.shape, dtype=g.dtype) if want_dweight else None
         db = np.zeros(n_out, dtype=g.dtype) if want_dbias else None
-        kernel(gemm, ilp64, *map(_address, (g, y, kept, x, weight, dx, dw, db)), rows, n_in, n_out)
+        kernel(gemm, *map(_address, (g, y, kept, x, weight, dx, dw, db)), rows, n_in, n_out)
         return dx, dw, db
 
     def relu_backward(self, g: Any, y: Any, want_dbias: bool) -> tuple[Any, Any] | None:

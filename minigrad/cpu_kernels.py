@@ -246,28 +246,21 @@ void scatter_add_rows_##SUFFIX(T* target, const long long* index, const T* value
 }                                                                                             \
                                                                                               \
 /* c (m x n, row stride ldc) = op(a) op(b), op transposing or not (ta, tb: CBLAS_(NO_)TRANS), \
-   by the BLAS's cblas_?gemm at address `gemm`; ilp64: its integers are 64-bit. */            \
-typedef void (*gemm64_##SUFFIX##_t)(int, int, int, long long, long long, long long, T,        \
-                                    const T*, long long, const T*, long long, T, T*, long long); \
-typedef void (*gemm32_##SUFFIX##_t)(int, int, int, int, int, int, T, const T*, int, const T*, \
-                                    int, T, T*, int);                                         \
-static void gemm_##SUFFIX(void* gemm, int ilp64, int ta, int tb, long long m, long long n,     \
-                          long long k, const T* a, long long lda, const T* b, long long ldb,  \
-                          T* c, long long ldc) {                                              \
-    if (ilp64)                                                                                \
-        ((gemm64_##SUFFIX##_t)gemm)(CBLAS_ROW_MAJOR, ta, tb, m, n, k, (T)1, a, lda, b, ldb,   \
-                                    (T)0, c, ldc);                                            \
-    else                                                                                      \
-        ((gemm32_##SUFFIX##_t)gemm)(CBLAS_ROW_MAJOR, ta, tb, (int)m, (int)n, (int)k, (T)1, a, \
-                                    (int)lda, b, (int)ldb, (T)0, c, (int)ldc);                \
+   by the BLAS's cblas_?gemm at address `gemm` (a build with 64-bit integers). */             \
+typedef void (*gemm_##SUFFIX##_t)(int, int, int, long long, long long, long long, T, const T*, \
+                                  long long, const T*, long long, T, T*, long long);          \
+static void gemm_##SUFFIX(void* gemm, int ta, int tb, long long m, long long n, long long k,    \
+                          const T* a, long long lda, const T* b, long long ldb, T* c,         \
+                          long long ldc) {                                                    \
+    ((gemm_##SUFFIX##_t)gemm)(CBLAS_ROW_MAJOR, ta, tb, m, n, k, (T)1, a, lda, b, ldb, (T)0, c, ldc); \
 }                                                                                             \
                                                                                               \
 /* A Linear layer's forward, out = x w^T + b (rows x nout) for x (rows x nin), w (nout x nin) \
    and b (nout) or NULL, then out = max(out, 0) when relu: the product by the BLAS (the      \
    call NumPy makes for x @ w.T), then the bias and the clamp in one pass over out. */        \
-void linear_forward_##SUFFIX(void* gemm, int ilp64, const T* x, const T* w, const T* b,      \
+void linear_forward_##SUFFIX(void* gemm, const T* x, const T* w, const T* b,      \
                              T* out, long long rows, long long nin, long long nout, int relu) { \
-    gemm_##SUFFIX(gemm, ilp64, CBLAS_NO_TRANS, CBLAS_TRANS, rows, nout, nin, x, nin, w, nin,  \
+    gemm_##SUFFIX(gemm, CBLAS_NO_TRANS, CBLAS_TRANS, rows, nout, nin, x, nin, w, nin,  \
                   out, nout);                                                                 \
     if (relu) {                                                                               \
         bias_relu_##SUFFIX(out, b, rows, nout);                                               \
@@ -285,7 +278,7 @@ void linear_forward_##SUFFIX(void* gemm, int ilp64, const T* x, const T* w, cons
    then dx = gy w (rows x nin), dw = gy^T x (nout x nin) by the BLAS (NumPy's calls for       \
    g @ w and g.T @ x), and db += the column sums of gy. dx, dw, db: NULL when not wanted;    \
    db must hold zeros. */                                                                     \
-void linear_backward_##SUFFIX(void* gemm, int ilp64, const T* g, const T* y, T* kept,        \
+void linear_backward_##SUFFIX(void* gemm, const T* g, const T* y, T* kept,        \
                               const T* x, const T* w, T* dx, T* dw, T* db, long long rows,    \
                               long long nin, long long nout) {                                \
     const T* gy = g;                                                                          \
@@ -300,10 +293,10 @@ void linear_backward_##SUFFIX(void* gemm, int ilp64, const T* g, const T* y, T* 
         }                                                                                     \
     }                                                                                         \
     if (dx)                                                                                   \
-        gemm_##SUFFIX(gemm, ilp64, CBLAS_NO_TRANS, CBLAS_NO_TRANS, rows, nin, nout, gy, nout, \
+        gemm_##SUFFIX(gemm, CBLAS_NO_TRANS, CBLAS_NO_TRANS, rows, nin, nout, gy, nout, \
                       w, nin, dx, nin);                                                       \
     if (dw)                                                                                   \
-        gemm_##SUFFIX(gemm, ilp64, CBLAS_TRANS, CBLAS_NO_TRANS, nout, nin, rows, gy, nout, x, \
+        gemm_##SUFFIX(gemm, CBLAS_TRANS, CBLAS_NO_TRANS, nout, nin, rows, gy, nout, x, \
                       nin, dw, nin);                                                          \
 }                                                                                             \
                                                                                               \
@@ -333,8 +326,8 @@ SIGNATURES = {
     "bias_relu": "pp" + "qq",
     "relu_backward": "pppp" + "qq",
     "scatter_add_rows": "ppp" + "qq",
-    "linear_forward": "p" + "i" + "pppp" + "qqq" + "i",
-    "linear_backward": "p" + "i" + "pppppppp" + "qqq",
+    "linear_forward": "p" + "pppp" + "qqq" + "i",
+    "linear_backward": "p" + "pppppppp" + "qqq",
     "adam_update": "pppp" + "q" + "TTTTTTT",
     "adam_update_many": "pppp" + "ppp" + "q" + "TTTTT",
 }

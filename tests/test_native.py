@@ -436,7 +436,11 @@ def test_linear_hooks_decline_what_they_do_not_cover():
     assert backend.linear_forward(x, w.astype("float64"), b, False) is None  # mixed dtypes
     assert backend.linear_forward(x.astype("float16"), w.astype("float16"), None, False) is None
     assert backend.linear_forward(x, w[:, :50], b, False) is None  # mismatched shapes
+    assert backend.linear_forward(x, w, b[:50], False) is None
     assert backend.linear_backward(g[:, :50], None, x, w, True, True, True) is None
+    assert backend.linear_backward(g[:100], None, x, w, True, True, True) is None
+    assert backend.linear_backward(g, g[:, :50].copy(), x, w, True, True, True) is None
+    assert backend.linear_backward(g, None, x, w[:, :50].copy(), True, True, True) is None
     empty = np.empty((1024, 0), "float32")  # no inputs: NumPy's path gives the bias
     assert backend.linear_forward(empty, np.empty((80, 0), "float32"), b, False) is None
     off = NumpyBackend()
