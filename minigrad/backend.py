@@ -332,13 +332,21 @@ def _address(array: Any, offset: int = 0) -> int | None:
 _OPENBLAS: list[dict[str, Any] | None] = []  # the lookup's result, once made
 
 
-def _openblas_paths() -> list[str]:
-    """The OpenBLAS libraries this process has mapped (Linux ``/proc/self/maps``)."""
+def _openblas_libraries() -> list[ctypes.CDLL]:
+    """The OpenBLAS libraries this process has mapped (Linux ``/proc/self/maps``), as ctypes
+    handles (opening a loaded library again gives the same handle)."""
     try:
         with open("/proc/self/maps") as f:
-            return sorted({line.split()[-1] for line in f if "openblas" in line and ".so" in line})
+            paths = sorted({line.split()[-1] for line in f if "openblas" in line and ".so" in line})
     except OSError:
         return []
+    libraries = []
+    for path in paths:
+        try:
+            libraries.append(ctypes.CDLL(path))
+        except OSError:
+            continue
+    return libraries
 
 
 def openblas_api() -> dict[str, Any] | None:
@@ -354,11 +362,7 @@ def openblas_api() -> dict[str, Any] | None:
         return _OPENBLAS[0]
 
     found = None
-    for path in _openblas_paths():
-        try:
-            lib = ctypes.CDLL(path)  # already loaded: the same handle
-        except OSError:
-            continue
+    for lib in _openblas_libraries():
         for prefix, suffix in (("scipy_openblas_", "64_"), ("openblas_", "64_"), ("openblas_", "")):
             names = {n: f"{prefix}{n}{suffix}" for n in ("get_num_threads", "set_num_threads", "get_corename")}
             if all(hasattr(lib, name) for name in names.values()):
@@ -388,11 +392,7 @@ def cblas_gemm(kind: str) -> int | None:
         return _CBLAS[kind]
     found = None
     if openblas_api() is not None:
-        for path in _openblas_paths():
-            try:
-                lib = ctypes.CDLL(path)  # already loaded: the same handle
-            except OSError:
-                continue
+        for lib in _openblas_libraries():
             for name in (f"scipy_cblas_{kind}gemm64_", f"cblas_{kind}gemm64_"):
                 if hasattr(lib, name):
                     found = ctypes.cast(getattr(lib, name), ctypes.c_void_p).value
