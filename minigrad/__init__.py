@@ -5,20 +5,17 @@
     y = (x * x).sum()
     y.backward()
     x.grad        # tensor([2., 4., 6.])
+
+Importing minigrad changes nothing in the process. The faster implementations (numba
+CPU kernels, CuPy kernels, threads) are opt-in: ``minigrad.accel.enable()``, or
+``MINIGRAD_ACCEL=1`` in the environment, which enables them at import.
 """
 
 import os as _os
-import sys as _sys
 
-from .allocator import keep_freed_memory as _keep_freed_memory
-from .parallel import OPENBLAS_SPIN_SETTING as _SPIN
-
-if "numpy" not in _sys.modules:  # OpenBLAS reads it when NumPy loads; see minigrad.parallel
-    _os.environ.setdefault(*_SPIN)
-_keep_freed_memory()  # glibc: reuse freed arrays' pages instead of faulting in new ones; see minigrad.allocator
-
-from . import functional, nn, optim
-from .autograd import Function, enable_grad, grad, is_grad_enabled, no_grad, scope, set_grad_enabled
+from . import accel, functional, nn, optim
+from .accel import data_parallel_backward, get_num_threads, set_num_threads
+from .autograd import Function, enable_grad, is_grad_enabled, no_grad, scope, set_grad_enabled
 from .backend import (
     BackendError,
     bool_,
@@ -49,10 +46,9 @@ from .creation import (
     zeros,
     zeros_like,
 )
-from .data_parallel import data_parallel_backward
+from .engine import grad
 from .functional import cat, concat, split, stack, where
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
-from .parallel import get_num_threads, set_num_threads
 from .tensor import Tensor
 
 __version__ = "0.1.0"
@@ -62,6 +58,7 @@ __all__ = [
     "Function",
     "GradcheckError",
     "Tensor",
+    "accel",
     "arange",
     "bool_",
     "cat",
@@ -107,3 +104,6 @@ __all__ = [
     "zeros",
     "zeros_like",
 ]
+
+if _os.environ.get("MINIGRAD_ACCEL") == "1":  # the user asked for the acceleration at import
+    accel.enable()

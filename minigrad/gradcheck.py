@@ -21,7 +21,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import backend as B
-from .autograd import enable_grad, grad, no_grad
+from .autograd import enable_grad, no_grad
+from .engine import grad
 from .tensor import Tensor
 
 

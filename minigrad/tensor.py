@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from . import autograd
 from . import backend as B
+from . import engine
+from . import functional as F
 
 Scalar = int | float | bool
 
@@ -40,7 +41,7 @@ class Tensor:
         self.data = array
         self.device = dev
         self.grad: Tensor | None = None
-        self._ctx: autograd.Function | None = None
+        self._ctx: Any = None
         self._hooks: list[Callable] | None = None
         self.name: str | None = None
         self.requires_grad = False
@@ -86,7 +87,7 @@ class Tensor:
         return B._BACKENDS[self.device]
 
     @property
-    def grad_fn(self) -> autograd.Function | None:
+    def grad_fn(self) -> Any:
         """The graph node that produced this tensor (None for leaves)."""
         return self._ctx
 
@@ -179,12 +180,12 @@ class Tensor:
         graph are freed unless ``retain_graph=True``. With ``create_graph=True`` the
         gradients themselves carry a graph (for higher-order derivatives).
         """
-        autograd.backward(self, gradient, retain_graph, create_graph)
+        engine.backward(self, gradient, retain_graph, create_graph)
 
     def retain_grad(self) -> Tensor:
         """Keep ``.grad`` for this non-leaf tensor after backward."""
         if self._ctx is not None:
-            autograd.retain(self._ctx, self)
+            engine.retain(self._ctx, self)
         elif not self.requires_grad:
             raise RuntimeError("retain_grad() on a tensor that does not require grad")
         return self
@@ -198,7 +199,7 @@ class Tensor:
         if not self.requires_grad:
             raise RuntimeError("register_hook on a tensor that does not require grad")
         if self._ctx is not None:
-            autograd.register_node_hook(self._ctx, hook)
+            engine.register_node_hook(self._ctx, hook)
             hooks = self._ctx.hooks
         else:
             if self._hooks is None:
@@ -330,6 +331,18 @@ class Tensor:
     def abs(self) -> Tensor:
         return F.abs(self)
 
+    def sign(self) -> Tensor:
+        return F.sign(self)
+
+    def sin(self) -> Tensor:
+        return F.sin(self)
+
+    def cos(self) -> Tensor:
+        return F.cos(self)
+
+    def erf(self) -> Tensor:
+        return F.erf(self)
+
     def tanh(self) -> Tensor:
         return F.tanh(self)
 
@@ -355,6 +368,10 @@ class Tensor:
 
     def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         return F.sum(self, axis, keepdims)
+
+    def sum_to_size(self, *shape: Any) -> Tensor:
+        """This tensor summed down to ``shape`` (the reverse of broadcasting to ``self.shape``)."""
+        return F.sum_to(self, _shape_arg(shape))
 
     def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         return F.mean(self, axis, keepdims)
@@ -476,5 +493,3 @@ def _to_array(data: Any, dtype: Any, device: str | None) -> tuple[Any, str]:
     return backend.normalize(backend.from_host(host)), backend.device
 
 
-autograd.Tensor = Tensor  # the engine builds Tensors too
-from . import functional as F  # noqa: E402  (functional imports Tensor)

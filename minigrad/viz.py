@@ -51,7 +51,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .autograd import Function, _topological_order, node_observers, register_node_hook
+from .autograd import Function, node_observers
+from .engine import register_node_hook, topological_order
 from .files import write_atomic
 from .nn.module import Module, Parameter
 from .tensor import Tensor
@@ -311,7 +312,7 @@ class _Picture:
             label, bad = self._tensor_label(["output"], out.shape, out.dtype, self._leaf_stats(out))
             self._add((), "out", "output", label, bad)
             return
-        nodes = _topological_order([out._ctx])
+        nodes = topological_order([out._ctx])
         index = {id(n): i for i, n in enumerate(nodes)}
         paths = [self._relative_scope(n.scope) for n in nodes]
 
@@ -568,7 +569,7 @@ def draw_graph(
 
 def count_ops(output: Tensor) -> int:
     """How many op nodes the graph behind ``output`` has (the op nodes of the expanded view)."""
-    return 0 if output._ctx is None else len(_topological_order([output._ctx]))
+    return 0 if output._ctx is None else len(topological_order([output._ctx]))
 
 
 # ---- writing files --------------------------------------------------------------------------------

@@ -12,7 +12,8 @@ import pytest
 
 import minigrad
 import minigrad.functional as F
-from minigrad.autograd import Function, GraphFreedError, _topological_order
+from minigrad.autograd import Function
+from minigrad.engine import GraphFreedError, topological_order
 
 
 def leaf(values, dtype="float64"):
@@ -177,7 +178,7 @@ def test_saved_arrays_are_freed_after_backward():
     assert vars(node) == {}
     gc.collect()
     assert out_ref() is None, "the saved output array is still alive after backward"
-    assert all(n.released for n in _topological_order([loss.grad_fn]))
+    assert all(n.released for n in topological_order([loss.grad_fn]))
 
 
 def test_intermediate_gradients_are_freed_during_backward():
@@ -220,7 +221,7 @@ def test_saved_arrays_kept_with_retain_graph():
     loss.backward(retain_graph=True)
     gc.collect()
     assert ref() is not None
-    assert not any(n.released for n in _topological_order([loss.grad_fn]))
+    assert not any(n.released for n in topological_order([loss.grad_fn]))
 
 
 def test_graph_is_freed_by_reference_counting_when_root_dropped():
@@ -493,7 +494,7 @@ def test_topological_order_is_deterministic_and_valid():
     orders = []
     for _ in range(3):
         root = _build_graph()
-        order = _topological_order([root.grad_fn])
+        order = topological_order([root.grad_fn])
         orders.append([n.op_name for n in order])
         # inputs before users: every node comes after each node that feeds it
         position = {id(n): i for i, n in enumerate(order)}

@@ -6,6 +6,8 @@ the expected value is unchanged and evaluation needs no rescaling (identity in e
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..autograd import Function
 
 
@@ -25,5 +27,13 @@ class Dropout(Function):
     def backward(self, g):
         return g * self.const(self.scale)
 
-    def backward_array(self, g):
-        return g * self.scale
+
+def dropout(x: Any, p: float = 0.5, training: bool = True) -> Any:
+    """Inverted dropout: zero each element with probability p, scale the rest by 1/(1-p)."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return x * 0.0
+    return Dropout.apply(x, p=p)

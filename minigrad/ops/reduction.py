@@ -1,24 +1,18 @@
-"""Reductions: sum, mean, var, max, min (and sum_to, the reduction broadcasting needs).
+"""Reductions: sum, mean, var, max, min (and sum_to_size, the reduction broadcasting needs).
 
 A reduction maps many inputs to one output, so its backward copies (broadcasts) the
-upstream gradient back over the reduced axes. ``axis`` is always a tuple of
-non-negative ints or None here; :mod:`minigrad.functional` normalizes it.
+upstream gradient back over the reduced axes. Inside the ops ``axis`` is a tuple of
+non-negative ints or None; the wrappers normalize it.
 """
 
 from __future__ import annotations
 
-from .. import functional as F
-from ..autograd import Function
+from collections.abc import Sequence
+from typing import Any
 
-
-def sum_to_array(g, shape: tuple[int, ...]):
-    """``g`` (an array) summed down to ``shape``: the array form of ``F.sum_to``."""
-    if g.shape == tuple(shape):
-        return g
-    lead = g.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape) if s == 1 and g.shape[lead + i] != 1)
-    out = g.sum(axis=axes, keepdims=True) if axes else g
-    return out.reshape(shape)
+from .. import backend as B
+from ..autograd import Function, is_grad_enabled
+from .checks import axes_arg, axis_arg, broadcast_shapes, constant, require_float
 
 
 def keepdims_shape(shape: tuple[int, ...], axis: tuple[int, ...] | None) -> tuple[int, ...]:
@@ -26,6 +20,13 @@ def keepdims_shape(shape: tuple[int, ...], axis: tuple[int, ...] | None) -> tupl
     if axis is None:
         return (1,) * len(shape)
     return tuple(1 if i in axis else s for i, s in enumerate(shape))
+
+
+def dropped_shape(shape: tuple[int, ...], axis: tuple[int, ...] | None) -> tuple[int, ...]:
+    """The shape of a reduction's result with ``keepdims=False``."""
+    if axis is None:
+        return ()
+    return tuple(s for i, s in enumerate(shape) if i not in axis)
 
 
 def reduced_count(shape: tuple[int, ...], axis: tuple[int, ...] | None) -> int:
@@ -36,17 +37,11 @@ def reduced_count(shape: tuple[int, ...], axis: tuple[int, ...] | None) -> int:
     return n
 
 
-def _spread(g, in_shape, axis, keepdims):
+def spread(g, in_shape, axis, keepdims):
     """Broadcast a reduction's gradient back to the input's shape."""
     if not keepdims:
-        g = F.reshape(g, keepdims_shape(in_shape, axis))
-    return F.expand(g, in_shape)
-
-
-def _spread_array(xp, g, in_shape, axis, keepdims):
-    if not keepdims:
         g = g.reshape(keepdims_shape(in_shape, axis))
-    return xp.broadcast_to(g, in_shape)
+    return g.expand(in_shape)
 
 
 class Sum(Function):
@@ -59,10 +54,7 @@ class Sum(Function):
         return a.sum(axis=axis, keepdims=keepdims)
 
     def backward(self, g):
-        return _spread(g, self.in_shapes[0], self.axis, self.keepdims)
-
-    def backward_array(self, g):
-        return _spread_array(self.xp, g, self.in_shapes[0], self.axis, self.keepdims)
+        return spread(g, self.in_shapes[0], self.axis, self.keepdims)
 
 
 class Mean(Function):
@@ -76,10 +68,7 @@ class Mean(Function):
         return a.mean(axis=axis, keepdims=keepdims)
 
     def backward(self, g):
-        return _spread(g * (1.0 / self.count), self.in_shapes[0], self.axis, self.keepdims)
-
-    def backward_array(self, g):
-        return _spread_array(self.xp, g * g.dtype.type(1.0 / self.count), self.in_shapes[0], self.axis, self.keepdims)
+        return spread(g * (1.0 / self.count), self.in_shapes[0], self.axis, self.keepdims)
 
 
 class Var(Function):
@@ -96,13 +85,13 @@ class Var(Function):
         return (self.centered * self.centered).sum(axis=axis, keepdims=keepdims) / (self.count - ddof)
 
     def backward(self, g):
-        if F.is_grad_enabled():  # recompute with a graph, for higher-order gradients
+        if is_grad_enabled():  # recompute with a graph, for higher-order gradients
             a = self.inputs[0]
-            centered = a - F.mean(a, self.axis, keepdims=True)
+            centered = a - a.mean(self.axis, keepdims=True)
         else:
             centered = self.const(self.centered)
         scale = 2.0 / (self.count - self.ddof)
-        return _spread(g, self.in_shapes[0], self.axis, self.keepdims) * centered * scale
+        return spread(g, self.in_shapes[0], self.axis, self.keepdims) * centered * scale
 
 
 class Max(Function):
@@ -120,10 +109,10 @@ class Max(Function):
         out = getattr(a, self.reduce)(axis=axis, keepdims=True)
         hit = (a == out).astype(a.dtype)
         self.weights = hit / hit.sum(axis=axis, keepdims=True)
-        return out if keepdims else out.reshape(keepdims_shape_drop(a.shape, axis))
+        return out if keepdims else out.reshape(dropped_shape(a.shape, axis))
 
     def backward(self, g):
-        return _spread(g, self.in_shapes[0], self.axis, self.keepdims) * self.const(self.weights)
+        return spread(g, self.in_shapes[0], self.axis, self.keepdims) * self.const(self.weights)
 
 
 class Min(Max):
@@ -132,11 +121,14 @@ class Min(Max):
     reduce = "min"
 
 
-def keepdims_shape_drop(shape: tuple[int, ...], axis: tuple[int, ...] | None) -> tuple[int, ...]:
-    """The shape of a reduction's result with ``keepdims=False``."""
-    if axis is None:
-        return ()
-    return tuple(s for i, s in enumerate(shape) if i not in axis)
+def sum_to_array(g, shape: tuple[int, ...]):
+    """The array ``g`` summed down to ``shape`` (undoing a broadcast from ``shape``)."""
+    if g.shape == tuple(shape):
+        return g
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape) if s == 1 and g.shape[lead + i] != 1)
+    out = g.sum(axis=axes, keepdims=True) if axes else g
+    return out.reshape(shape)
 
 
 class SumTo(Function):
@@ -152,7 +144,59 @@ class SumTo(Function):
         return sum_to_array(a, shape)
 
     def backward(self, g):
-        return F.expand(g, self.in_shapes[0])
+        return g.expand(self.in_shapes[0])
 
-    def backward_array(self, g):
-        return self.xp.broadcast_to(g, self.in_shapes[0])
+
+def sum(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """Sum over ``axis`` (None: all)."""
+    return Sum.apply(a, axis=axes_arg(axis, a.ndim, "sum"), keepdims=keepdims)
+
+
+def mean(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """Mean over ``axis`` (None: all)."""
+    require_float(a, "mean")
+    return Mean.apply(a, axis=axes_arg(axis, a.ndim, "mean"), keepdims=keepdims)
+
+
+def var(a: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Any:
+    """Variance over ``axis``; ``ddof=0`` is the biased (population) variance, as NumPy."""
+    require_float(a, "var")
+    return Var.apply(a, axis=axes_arg(axis, a.ndim, "var"), keepdims=keepdims, ddof=ddof)
+
+
+def max(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """Maximum over ``axis``; ties share the gradient equally."""
+    if a.size == 0:
+        raise ValueError(f"max: empty tensor of shape {a.shape}")
+    return Max.apply(a, axis=axes_arg(axis, a.ndim, "max"), keepdims=keepdims)
+
+
+def min(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """Minimum over ``axis``; ties share the gradient equally."""
+    if a.size == 0:
+        raise ValueError(f"min: empty tensor of shape {a.shape}")
+    return Min.apply(a, axis=axes_arg(axis, a.ndim, "min"), keepdims=keepdims)
+
+
+def argmax(a: Any, axis: int | None = None, keepdims: bool = False) -> Any:
+    """Index of the maximum (int64, no gradient)."""
+    ax = None if axis is None else axis_arg(axis, a.ndim, "argmax")
+    out = a.data.argmax(axis=ax)
+    if keepdims and ax is not None:
+        out = a.backend.xp.expand_dims(out, ax)
+    return constant(a.backend.normalize(out).astype(B.int64, copy=False), a)
+
+
+def argmin(a: Any, axis: int | None = None) -> Any:
+    ax = None if axis is None else axis_arg(axis, a.ndim, "argmin")
+    return constant(a.backend.normalize(a.data.argmin(axis=ax)).astype(B.int64), a)
+
+
+def sum_to(a: Any, shape: Sequence[int]) -> Any:
+    """Sum ``a`` down to ``shape`` (the reverse of broadcasting ``shape`` to ``a.shape``)."""
+    shape = tuple(shape)
+    if a.shape == shape:
+        return a
+    if broadcast_shapes("sum_to", a.shape, shape) != a.shape:
+        raise ValueError(f"sum_to: cannot sum shape {a.shape} down to {shape}")
+    return SumTo.apply(a, shape=shape)

@@ -1,20 +1,17 @@
 """Shape ops: they move values around without changing them.
 
 Their backward moves the gradient back the same way: reshape undoes reshape,
-transposing by the inverse permutation undoes a transpose, and indexing scatters
-the gradient back into zeros (adding where an index repeats).
+transposing by the inverse permutation undoes a transpose, and summing over the
+broadcast axes undoes an expand.
 """
 
 from __future__ import annotations
 
-from .. import functional as F
+from collections.abc import Sequence
+from typing import Any
+
 from ..autograd import Function
-
-
-def reshaped(a, shape):
-    """``a`` in ``shape``, reshaped only when needed. A gradient returned as a view of a
-    fresh array would be copied by the engine before it becomes a leaf's ``.grad``."""
-    return a if a.shape == tuple(shape) else a.reshape(shape)
+from .checks import axes_arg, axis_arg, broadcast_shapes
 
 
 class Reshape(Function):
@@ -26,9 +23,6 @@ class Reshape(Function):
         return a.reshape(shape)
 
     def backward(self, g):
-        return F.reshape(g, self.in_shapes[0])
-
-    def backward_array(self, g):
         return g.reshape(self.in_shapes[0])
 
 
@@ -60,13 +54,7 @@ class Transpose(Function):
         inverse = [0] * len(self.axes)
         for i, ax in enumerate(self.axes):
             inverse[ax] = i
-        return F.transpose(g, tuple(inverse))
-
-    def backward_array(self, g):
-        inverse = [0] * len(self.axes)
-        for i, ax in enumerate(self.axes):
-            inverse[ax] = i
-        return g.transpose(inverse)
+        return transpose(g, inverse)
 
 
 class SplitHeads(Function):
@@ -85,20 +73,15 @@ class SplitHeads(Function):
         return a.reshape(b, s, heads, m // heads).transpose(0, 2, 1, 3)
 
     def backward(self, g):
-        return F.merge_heads(g)
-
-    def backward_array(self, g):
-        b, h, s, d = g.shape
-        return g.transpose(0, 2, 1, 3).reshape(b, s, h * d)
+        return merge_heads(g)
 
 
 class MergeHeads(Function):
     """(batch, heads, seq, d) -> (batch, seq, heads * d): the inverse of SplitHeads (the
-    heads' outputs side by side for each position). A view when ``a`` is laid out
-    (batch, seq, heads, d) in memory, as the attention ops lay out their outputs; a copy
-    otherwise.
+    heads' outputs side by side for each position; a copy unless ``a`` is laid out
+    (batch, seq, heads, d) in memory).
 
-    dL/da = g split into heads again (a view of g).
+    dL/da = g split into heads again.
     """
 
     name = "merge_heads"
@@ -109,18 +92,13 @@ class MergeHeads(Function):
         return a.transpose(0, 2, 1, 3).reshape(b, s, h * d)
 
     def backward(self, g):
-        return F.split_heads(g, self.in_shapes[0][1])
-
-    def backward_array(self, g):
-        b, s, m = g.shape
-        h = self.in_shapes[0][1]
-        return g.reshape(b, s, h, m // h).transpose(0, 2, 1, 3)
+        return split_heads(g, self.in_shapes[0][1])
 
 
 class Expand(Function):
     """out = a broadcast to ``shape`` (a read-only view, no copy).
 
-    dL/da = g summed over the broadcast axes (``sum_to``).
+    dL/da = g summed over the broadcast axes (``sum_to_size``).
     """
 
     saves_inputs = False
@@ -129,115 +107,109 @@ class Expand(Function):
         return self.xp.broadcast_to(a, shape)
 
     def backward(self, g):
-        return F.sum_to(g, self.in_shapes[0])
-
-    def backward_array(self, g):
-        from .reduction import sum_to_array
-
-        return sum_to_array(g, self.in_shapes[0])
+        return g.sum_to_size(self.in_shapes[0])
 
 
-class GetItem(Function):
-    """out = a[index] (basic slicing and integer-array indexing).
-
-    dL/da = zeros like a, with g added at ``index``; where an integer array repeats an
-    index, the contributions add up (scatter-add).
-    """
-
-    name = "getitem"
-    saves_inputs = False
-
-    def forward(self, a, index=None, advanced=False):
-        self.index, self.advanced = index, advanced
-        return a[index]
-
-    def backward(self, g):
-        return F.index_add_zeros(g, self.in_shapes[0], self.index, self.advanced)
-
-    def backward_array(self, g):
-        return _index_add_zeros(self, g, self.in_shapes[0], self.index, self.advanced)
+def _resolve_shape(opname: str, shape: Sequence[int], size: int, from_shape: tuple[int, ...]) -> tuple[int, ...]:
+    shape = tuple(int(s) for s in shape)
+    if shape.count(-1) > 1:
+        raise ValueError(f"{opname}: only one dimension can be -1, got {shape}")
+    known = 1
+    for s in shape:
+        if s != -1:
+            known *= s
+    if -1 in shape:
+        if known == 0 or size % known:
+            raise ValueError(f"{opname}: cannot reshape {from_shape} ({size} elements) to {shape}")
+        shape = tuple(size // known if s == -1 else s for s in shape)
+    elif known != size:
+        raise ValueError(f"{opname}: cannot reshape {from_shape} ({size} elements) to {shape}")
+    return shape
 
 
-class Embedding(GetItem):
-    """out = weight[indices]: a row of the table per index.
-
-    dL/dweight = zeros with each g row added to the row it came from (scatter-add);
-    the row ``padding_idx`` (if given) gets no gradient, as in PyTorch.
-    """
-
-    name = "embedding"
-
-    def forward(self, weight, index=None, padding_idx=None):
-        self.padding_idx = padding_idx
-        return super().forward(weight, index=index, advanced=True)
-
-    def backward(self, g):
-        if self.padding_idx is not None:
-            keep = (self.index != self.padding_idx)[..., None].astype(g.dtype)
-            g = g * self.const(keep)
-        return F.index_add_zeros(g, self.in_shapes[0], self.index, True)
-
-    def backward_array(self, g):
-        if self.padding_idx is not None:
-            g = g * (self.index != self.padding_idx)[..., None]
-        return _index_add_zeros(self, g, self.in_shapes[0], self.index, True)
+def reshape(a: Any, shape: Sequence[int]) -> Any:
+    """Same elements, new shape (one entry may be -1)."""
+    shape = _resolve_shape("reshape", shape, a.size, a.shape)
+    if shape == a.shape:
+        return a
+    return Reshape.apply(a, shape=shape)
 
 
-class IndexAddZeros(Function):
-    """out = zeros(shape) with g added at ``index`` (the backward of getitem).
-
-    Its own backward is the matching getitem: dL/dg = gg[index].
-    """
-
-    name = "index_backward"
-    saves_inputs = False
-
-    def forward(self, g, shape=(), index=None, advanced=False):
-        self.index, self.advanced = index, advanced
-        return _index_add_zeros(self, g, shape, index, advanced)
-
-    def backward(self, gg):
-        return F.getitem_raw(gg, self.index, self.advanced)
+def flatten(a: Any, start_axis: int = 0, end_axis: int = -1) -> Any:
+    if a.ndim == 0:
+        return reshape(a, (1,))
+    s, e = axis_arg(start_axis, a.ndim, "flatten"), axis_arg(end_axis, a.ndim, "flatten")
+    return reshape(a, a.shape[:s] + (-1,) + a.shape[e + 1 :])
 
 
-def _index_add_zeros(fn: Function, g, shape, index, advanced):
-    """zeros(shape) with the array g added at index (scatter-add when indices may repeat)."""
-    out = fn.xp.zeros(shape, dtype=g.dtype)
-    if advanced:
-        fn.backend.scatter_add(out, index, g)
-    else:
-        out[index] = g
-    return out
+def transpose(a: Any, axes: Sequence[int] | None = None) -> Any:
+    """Permute axes (NumPy's ``transpose``; None reverses them)."""
+    if axes is None:
+        axes = tuple(range(a.ndim - 1, -1, -1))
+    axes = tuple(axis_arg(ax, a.ndim, "transpose") for ax in axes)
+    if sorted(axes) != list(range(a.ndim)):
+        raise ValueError(f"transpose: axes {axes} are not a permutation of {a.ndim} dimensions")
+    if axes == tuple(range(a.ndim)):
+        return a
+    return Transpose.apply(a, axes=axes)
 
 
-class Concat(Function):
-    """out = the inputs joined along ``axis``.   dL/d(input i) = the slice of g it fills."""
+permute = transpose
 
-    saves_inputs = False
 
-    def forward(self, *arrays, axis=0):
-        self.axis = axis
-        return self.xp.concatenate(arrays, axis=axis)
+def swapaxes(a: Any, axis1: int, axis2: int) -> Any:
+    """Exchange two axes (a transpose)."""
+    i, j = axis_arg(axis1, a.ndim, "swapaxes"), axis_arg(axis2, a.ndim, "swapaxes")
+    axes = list(range(a.ndim))
+    axes[i], axes[j] = axes[j], axes[i]
+    return transpose(a, axes)
 
-    def backward(self, g):
-        grads = []
-        start = 0
-        for shape, need in zip(self.in_shapes, self.needs_input_grad):
-            stop = start + shape[self.axis]
-            if need:
-                index = (slice(None),) * self.axis + (slice(start, stop),)
-                grads.append(F.getitem_raw(g, index, False))
-            else:
-                grads.append(None)
-            start = stop
-        return tuple(grads)
 
-    def backward_array(self, g):
-        grads = []
-        start = 0
-        for shape, need in zip(self.in_shapes, self.needs_input_grad):
-            stop = start + shape[self.axis]
-            index = (slice(None),) * self.axis + (slice(start, stop),)
-            grads.append(g[index] if need else None)
-            start = stop
-        return tuple(grads)
+def split_heads(a: Any, heads: int) -> Any:
+    """(batch, seq, heads * d) -> (batch, heads, seq, d), one node: what
+    ``a.reshape(batch, seq, heads, d).transpose(1, 2)`` computes (multi-head attention)."""
+    if isinstance(heads, bool) or not isinstance(heads, int) or heads < 1:
+        raise ValueError(f"split_heads: heads must be a positive integer, got {heads!r}")
+    if a.ndim != 3 or a.shape[-1] % heads:
+        raise ValueError(
+            f"split_heads: expected (batch, seq, features) with features divisible by heads={heads}, "
+            f"got shape {a.shape}"
+        )
+    return SplitHeads.apply(a, heads=heads)
+
+
+def merge_heads(a: Any) -> Any:
+    """(batch, heads, seq, d) -> (batch, seq, heads * d), one node: the inverse of
+    :func:`split_heads` (``a.transpose(1, 2).reshape(batch, seq, heads * d)``)."""
+    if a.ndim != 4:
+        raise ValueError(f"merge_heads: expected (batch, heads, seq, d), got shape {a.shape}")
+    return MergeHeads.apply(a)
+
+
+def expand(a: Any, shape: Sequence[int]) -> Any:
+    """Broadcast to ``shape`` without copying (-1 keeps a dimension)."""
+    shape = tuple(shape)
+    lead = len(shape) - a.ndim
+    if lead < 0:
+        raise ValueError(f"expand: cannot expand shape {a.shape} to fewer dimensions {shape}")
+    shape = tuple(a.shape[i - lead] if s == -1 and i >= lead else s for i, s in enumerate(shape))
+    if broadcast_shapes("expand", a.shape, shape) != shape:
+        raise ValueError(f"expand: cannot expand shape {a.shape} to {shape}")
+    if shape == a.shape:
+        return a
+    return Expand.apply(a, shape=shape)
+
+
+def squeeze(a: Any, axis: int | Sequence[int] | None = None) -> Any:
+    """Remove size-1 axes (all, or those in ``axis``; a non-1 axis is left as is, as PyTorch)."""
+    axes = axes_arg(axis, a.ndim, "squeeze") if axis is not None else None
+    shape = tuple(s for i, s in enumerate(a.shape) if not (s == 1 and (axes is None or i in axes)))
+    if shape == a.shape:
+        return a
+    return Squeeze.apply(a, shape=shape)
+
+
+def unsqueeze(a: Any, axis: int) -> Any:
+    """Insert a size-1 axis at ``axis`` (negative counts from the new end)."""
+    ax = axis_arg(axis, a.ndim + 1, "unsqueeze")
+    return Unsqueeze.apply(a, shape=a.shape[:ax] + (1,) + a.shape[ax:])

@@ -1,16 +1,18 @@
-"""Softmax, log-softmax and logsumexp, fused and numerically stable.
+"""Softmax, log-softmax and logsumexp, each one node, numerically stable.
 
 All three subtract the maximum along ``axis`` before exponentiating, so exp never
 overflows (the result is unchanged: softmax(x) = softmax(x - c) for any constant c).
 
-The composite (op-by-op) versions live in :mod:`minigrad.functional` as
-``softmax_composite`` etc.; tests prove that both agree in value and gradient.
+The composite versions, built op by op so that every step is a node of the graph, are
+:func:`softmax_composite` and :func:`log_softmax_composite`; tests prove both agree.
 """
 
 from __future__ import annotations
 
-from .. import functional as F
-from ..autograd import Function
+from typing import Any
+
+from ..autograd import Function, is_grad_enabled, no_grad
+from .checks import axis_arg, require_float
 
 
 class Softmax(Function):
@@ -24,28 +26,13 @@ class Softmax(Function):
 
     def forward(self, x, axis=-1):
         self.axis = axis
-        last = axis in (-1, x.ndim - 1)
-        backend = self.backend
-        z = x - (backend.row_max(x) if last else x.max(axis=axis, keepdims=True))
-        e = self.xp.exp(z, out=z)
-        e /= backend.row_sum(e) if last else e.sum(axis=axis, keepdims=True)
-        self.out = e
-        return e
+        e = self.xp.exp(x - x.max(axis=axis, keepdims=True))
+        self.out = e / e.sum(axis=axis, keepdims=True)
+        return self.out
 
     def backward(self, g):
         y = self.saved_output()
-        return y * (g - F.sum(g * y, self.axis, keepdims=True))
-
-    def backward_array(self, g):
-        y = self.out
-        if self.axis in (-1, y.ndim - 1):
-            dx = self.backend.softmax_backward(g, y)  # one kernel on a GPU
-            if dx is not None:
-                return dx
-        dx = g * y
-        total = self.backend.row_sum(dx) if self.axis in (-1, y.ndim - 1) else dx.sum(axis=self.axis, keepdims=True)
-        dx -= y * total  # y * g - y * sum(g * y)
-        return dx
+        return y * (g - (g * y).sum(self.axis, keepdims=True))
 
 
 class LogSoftmax(Function):
@@ -60,16 +47,12 @@ class LogSoftmax(Function):
     def forward(self, x, axis=-1):
         self.axis = axis
         z = x - x.max(axis=axis, keepdims=True)
-        z -= self.xp.log(self.xp.exp(z).sum(axis=axis, keepdims=True))
-        self.out = z
-        return z
+        self.out = z - self.xp.log(self.xp.exp(z).sum(axis=axis, keepdims=True))
+        return self.out
 
     def backward(self, g):
         y = self.saved_output()
-        return g - F.exp(y) * F.sum(g, self.axis, keepdims=True)
-
-    def backward_array(self, g):
-        return g - self.xp.exp(self.out) * g.sum(axis=self.axis, keepdims=True)
+        return g - y.exp() * g.sum(self.axis, keepdims=True)
 
 
 class LogSumExp(Function):
@@ -78,13 +61,45 @@ class LogSumExp(Function):
     def forward(self, x, axis=-1, keepdims=False):
         self.axis, self.keepdims = axis, keepdims
         m = x.max(axis=axis, keepdims=True)
-        out = self.xp.log(self.xp.exp(x - m).sum(axis=axis, keepdims=True)) + m
-        self.out = out
-        return out if keepdims else out.squeeze(axis)
+        self.out = self.xp.log(self.xp.exp(x - m).sum(axis=axis, keepdims=True)) + m
+        return self.out if keepdims else self.out.squeeze(axis)
 
     def backward(self, g):
         x = self.inputs[0]
-        y = F.logsumexp(x, self.axis, keepdims=True) if F.is_grad_enabled() else self.const(self.out)
+        y = logsumexp(x, self.axis, keepdims=True) if is_grad_enabled() else self.const(self.out)
         if not self.keepdims:
-            g = F.unsqueeze(g, self.axis)
-        return g * F.exp(x - y)
+            g = g.unsqueeze(self.axis)
+        return g * (x - y).exp()
+
+
+def softmax(a: Any, axis: int = -1) -> Any:
+    """exp(a) / sum(exp(a)) along ``axis`` (one node, hand-derived backward)."""
+    require_float(a, "softmax")
+    return Softmax.apply(a, axis=axis_arg(axis, a.ndim, "softmax"))
+
+
+def log_softmax(a: Any, axis: int = -1) -> Any:
+    """a - logsumexp(a) along ``axis`` (one node, hand-derived backward)."""
+    require_float(a, "log_softmax")
+    return LogSoftmax.apply(a, axis=axis_arg(axis, a.ndim, "log_softmax"))
+
+
+def logsumexp(a: Any, axis: int = -1, keepdims: bool = False) -> Any:
+    """log(sum(exp(a))) along ``axis``, computed stably."""
+    return LogSumExp.apply(a, axis=axis_arg(axis, a.ndim, "logsumexp"), keepdims=keepdims)
+
+
+def softmax_composite(a: Any, axis: int = -1) -> Any:
+    """softmax built from primitive ops (max, sub, exp, sum, div): every step is in the graph."""
+    with no_grad():  # a constant shift does not change softmax, so it needs no gradient
+        shift = a.max(axis, keepdims=True)
+    e = (a - shift).exp()
+    return e / e.sum(axis, keepdims=True)
+
+
+def log_softmax_composite(a: Any, axis: int = -1) -> Any:
+    """log_softmax from primitive ops: a - shift - log(sum(exp(a - shift)))."""
+    with no_grad():
+        shift = a.max(axis, keepdims=True)
+    shifted = a - shift
+    return shifted - shifted.exp().sum(axis, keepdims=True).log()

@@ -5,8 +5,31 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ..registry import lookup
 from ..tensor import Tensor
 from .optimizer import Optimizer, ParamsLike
+
+# one parameter's update: (param, grad, exp_avg, exp_avg_sq, step_size, bias_correction2_sqrt)
+AdamUpdate = tuple[Any, Any, Any, Any, float, float]
+
+
+def adam_update(updates: list[AdamUpdate], beta1: float, beta2: float, eps: float) -> None:
+    """Adam's update of each ``(p, g, m, v, step_size, bias_correction2_sqrt)``, in place::
+
+        m = b1 m + (1 - b1) g
+        v = b2 v + (1 - b2) g^2
+        p = p - step_size * m / (sqrt(v) / bias_correction2_sqrt + eps)
+
+    (``step_size = lr / (1 - b1**t)``, ``bias_correction2_sqrt = sqrt(1 - b2**t)``).
+    This is the reference; ``minigrad.accel`` may register a faster one for a device.
+    """
+    for p, g, m, v, step_size, bc2_sqrt in updates:
+        m *= beta1
+        m += g * (1.0 - beta1)
+        v *= beta2
+        v += (g * g) * (1.0 - beta2)
+        denom = v**0.5 / bc2_sqrt + eps
+        p -= step_size * (m / denom)
 
 
 class Adam(Optimizer):
@@ -64,16 +87,15 @@ class Adam(Optimizer):
             raise ValueError(f"{name}: invalid weight_decay {group['weight_decay']!r} (must be >= 0)")
 
     def _update_all(self, work: list[tuple[Tensor, Any, dict[str, Any], dict[str, Any]]]) -> None:
-        """Prepare every parameter's update (state, step count, weight decay), then hand
-        each group's list to the backend at once (``Backend.adam_update_many``: on the
-        CPU one C call per slice of the list instead of one call per parameter)."""
-        batches: dict[tuple[int, str], tuple[dict[str, Any], Any, list[Any]]] = {}
+        """Prepare every parameter's update (state, step count, weight decay), then update
+        each group's parameters of one device with one call of :func:`adam_update`."""
+        batches: dict[tuple[int, str], tuple[dict[str, Any], list[Any]]] = {}
         for p, grad, state, group in work:
-            batch = batches.setdefault((id(group), p.device), (group, p.backend, []))
-            batch[2].append(self._prepare(p, grad, state, group))
-        for group, backend, updates in batches.values():
+            batch = batches.setdefault((id(group), p.device), (group, []))
+            batch[1].append(self._prepare(p, grad, state, group))
+        for (_, device), (group, updates) in batches.items():
             b1, b2 = group["betas"]
-            backend.adam_update_many(updates, beta1=b1, beta2=b2, eps=group["eps"])
+            lookup(adam_update, device)(updates, b1, b2, group["eps"])
 
     def _prepare(self, p: Tensor, grad: Any, state: dict[str, Any], group: dict[str, Any]) -> tuple:
         """Advance ``p``'s step count and return the arguments of its update:

@@ -166,23 +166,9 @@ class Optimizer:
         return loss
 
     def _update_all(self, work: list[tuple[Tensor, Any, dict[str, Any], dict[str, Any]]]) -> None:
-        """``_update`` each parameter. Parameters are independent, so on the CPU slices of
-        the list run on threads (``minigrad.parallel``); each update touches only its own
-        parameter and state."""
-        if not work:
-            return
-        device = work[0][0].device
-        if any(item[0].device != device for item in work):
-            for item in work:
-                self._update(*item)
-            return
-
-        def update(lo: int, hi: int) -> None:
-            for item in work[lo:hi]:
-                self._update(*item)
-
-        work_size = 8 * sum(item[1].size for item in work)  # an update makes about 8 passes
-        work[0][0].backend.run_rows(update, len(work), work_size)
+        """``_update`` each parameter, one after the other."""
+        for item in work:
+            self._update(*item)
 
     def _update(self, p: Tensor, grad: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
         raise NotImplementedError(f"{type(self).__name__} must define _update")  # pragma: no cover

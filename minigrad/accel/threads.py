@@ -1,42 +1,14 @@
-"""CPU threads for minigrad's own array kernels (the NumPy backend).
+"""CPU threads for the acceleration layer: a small pool that runs slices of work at once.
 
-NumPy runs a matrix multiplication on every core (through its BLAS), but every
-elementwise pass (``a + b``, ``exp``, ``x > 0``, a row mean) on one. In a Transformer
-step those passes are a third of the time, so the fused ops (layer norm, attention
-weights, ReLU, ...) split their work by rows: :func:`run_rows` calls a *kernel*
-``kernel(lo, hi)`` on ``[lo, hi)`` slices of the leading axis, one slice per thread.
-NumPy releases the GIL inside its loops, so the slices really run at once.
-
-Rules a kernel follows, so the result is the same for any number of threads:
-
-* it reads its inputs' rows ``lo:hi`` and writes only its own rows of outputs that the
-  op allocated before the call (``out[lo:hi] = ...``);
-* a sum over rows (a bias gradient, say) is returned per slice and added up by the
-  caller in slice order. The slices depend only on the thread count, so a run is
-  reproducible for a given :func:`get_num_threads`.
-
-Threads are used only when a call has enough work (``work`` elements, at least
-``MIN_WORK_PER_THREAD`` per thread): for small arrays handing a slice to another thread
-costs more than it saves (a hand-off wakes a sleeping thread and waits to be woken: 35-80
-us on the 2-core test machine, ``benchmarks/thread_handoff.py``). 2**19 elements came out
-best there in whole training steps with 2 threads (``benchmarks/ab_threshold.py``):
-against 2**18, small 0.964x-0.977x and medium 0.983x-1.008x in four runs each; 2**15 to
-2**17 were no faster, 2**20 no better.
+:func:`run_jobs` calls ``kernel(lo, hi)`` on ``[lo, hi)`` slices of a range of jobs, one
+slice per thread (``minigrad.data_parallel_backward`` runs the chunks of a batch this
+way); NumPy and numba release the GIL inside their loops, so the slices really run at
+once. The slices depend only on the thread count, so a run is reproducible for a given
+:func:`get_num_threads`, and results come back in slice order.
 
 The thread count defaults to the CPUs this process may use; ``MINIGRAD_NUM_THREADS`` or
-:func:`set_num_threads` change it (1 turns the threads off). It does not change NumPy's
-BLAS threads (``threadpoolctl`` does that).
-
-One interaction matters on small machines: after a matrix multiplication, OpenBLAS keeps
-its worker threads spinning for a while (about 0.1 s by default), and they would compete
-with these threads for the cores. ``minigrad/__init__.py`` therefore sets
-``OPENBLAS_THREAD_TIMEOUT`` (how long they spin) to a short value when NumPy is not
-loaded yet; if you import NumPy first, set it yourself (``OPENBLAS_THREAD_TIMEOUT=16``).
-
-Another concerns memory: under glibc each new thread gets a heap of its own, which hands
-freed memory back to the system eagerly, so a worker that allocates the same arrays step
-after step faults them in again each time. Starting the workers therefore asks glibc for
-one heap shared by all threads (``minigrad.allocator.share_the_main_heap``).
+``minigrad.set_num_threads`` change it (1 turns the threads off). Threads start only
+when the acceleration is on (:func:`allow`) and some work asks for them.
 """
 
 from __future__ import annotations
@@ -48,10 +20,7 @@ from typing import Any
 
 from .allocator import share_the_main_heap
 
-MIN_WORK_PER_THREAD = 1 << 19  # array elements; below this a slice is not worth a thread (see below)
-
-# OpenBLAS reads this when NumPy loads it: idle BLAS threads spin 2**16 cycles (~25 us), then sleep.
-OPENBLAS_SPIN_SETTING = ("OPENBLAS_THREAD_TIMEOUT", "16")
+MIN_WORK_PER_THREAD = 1 << 19  # array elements; below this a slice of rows is not worth a thread
 
 
 def _default_threads() -> int:
@@ -143,9 +112,18 @@ def _signal(lock: threading.Lock) -> None:
         pass
 
 
-_state: dict[str, Any] = {"threads": _default_threads(), "workers": None}
+_state: dict[str, Any] = {"threads": _default_threads(), "workers": None, "allowed": False, "fork_handler": False}
 _pool_lock = threading.Lock()  # held while a run_rows call uses the workers
 _inside = threading.local()  # set while a thread runs a slice: nested calls run serially
+
+
+def allow(on: bool) -> None:
+    """Let work run on threads (the acceleration is on) or not (the reference path)."""
+    _state["allowed"] = bool(on)
+
+
+def allowed() -> bool:
+    return _state["allowed"] and not getattr(_inside, "active", False)
 
 
 def get_num_threads() -> int:
@@ -174,6 +152,9 @@ def _workers() -> list[_Worker]:
     if workers is None:
         if _state["threads"] > 1:
             share_the_main_heap()
+        if not _state["fork_handler"] and hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=_forget_workers)  # a forked child has none of these threads
+            _state["fork_handler"] = True
         workers = [_Worker(f"minigrad-{i}") for i in range(1, _state["threads"])]
         _state["workers"] = workers
     return workers
@@ -184,10 +165,6 @@ def _forget_workers() -> None:
     global _pool_lock
     _pool_lock = threading.Lock()
     _state["workers"] = None
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_workers)
 
 
 def even_slices(count: int, parts: int) -> list[tuple[int, int]]:

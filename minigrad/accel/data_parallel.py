@@ -10,14 +10,14 @@ Each chunk's forward and backward is an independent graph that only reads the
 parameters, so the chunks can run on separate threads; the gradients are added in
 chunk order at the end (the same sums for any number of threads).
 
-Why it pays on a CPU: minigrad's own threads (``minigrad.parallel``) split one op's
-rows, and every split costs a thread hand-off of tens of microseconds, so ops on small
-arrays stay on one thread while PyTorch's OpenMP threads split every op. Splitting
-the batch hands off once per step instead. During the chunks NumPy's BLAS runs on one
-thread (two threads each asking a multi-threaded OpenBLAS for products slow each other
-down several times); it gets its thread count back afterwards. The Python work of the
-ops still takes turns on the GIL, so a model whose step is mostly Python (tiny arrays)
-gets slower, not faster: ``benchmarks/encoder_step.py --data-parallel`` measures it.
+Why it pays on a CPU: splitting the batch hands work to another thread once per step,
+instead of once per op. The chunks run on threads only when the acceleration is on
+(``minigrad.accel.enable()``) and ``threadpoolctl`` can hold NumPy's BLAS to one thread
+during the chunks (two threads each asking a multi-threaded BLAS for products slow each
+other down); otherwise they run one after the other, with the same result. The Python
+work of the ops still takes turns on the GIL, so a model whose step is mostly Python
+(tiny arrays) gets slower, not faster: ``benchmarks/encoder_step.py --data-parallel``
+measures it.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from . import backend as B
-from . import parallel
-from .autograd import add_to_grad, grad
-from .tensor import Tensor
+from .. import backend as B
+from ..engine import add_to_grad, grad
+from ..tensor import Tensor
+from . import threads
 
 
 def data_parallel_backward(
@@ -50,11 +50,11 @@ def data_parallel_backward(
         weights: each chunk's weight; by default ``1 / len(chunks)`` each (right for a mean
             loss over equal chunks). For chunks of different sizes pass their shares.
 
-    Returns the weighted loss, a tensor without a graph. The chunks run on up to
-    ``minigrad.get_num_threads()`` threads on the CPU backend, and one after the other
-    (same result) on other devices, when NumPy's BLAS cannot be limited to one thread,
-    or when called from inside a minigrad kernel thread. Hooks on parameters run once
-    per chunk, with that chunk's gradient.
+    Returns the weighted loss, a tensor without a graph. With the acceleration on, the
+    chunks run on up to ``minigrad.get_num_threads()`` threads on the CPU; otherwise (and
+    on other devices, when NumPy's BLAS cannot be limited to one thread, or when called
+    from inside a minigrad thread) one after the other, with the same result. Hooks on
+    parameters run once per chunk, with that chunk's gradient.
     """
     chunks = list(chunks)
     if not chunks:
@@ -90,23 +90,22 @@ def data_parallel_backward(
     def run_slice(lo: int, hi: int) -> list[tuple[float, Any, tuple[Tensor | None, ...]]]:
         return [run_chunk(i) for i in range(lo, hi)]
 
-    results = _run_on_threads(backend, run_slice, len(chunks))
+    results = _run_on_threads(targets[0].device, run_slice, len(chunks))
     _accumulate(targets, [r[2] for r in results])
     total = sum(r[0] for r in results)
     return Tensor._make(backend.xp.asarray(total, dtype=results[0][1]), targets[0].device, False, None)
 
 
-def _run_on_threads(backend: B.Backend, run_slice: Callable[[int, int], list], count: int) -> list:
+def _run_on_threads(device: str, run_slice: Callable[[int, int], list], count: int) -> list:
     """The chunks' results in order: on threads when that is safe, else one after the other."""
-    threads = min(parallel.get_num_threads(), count)
-    blas = backend.blas_threads() if backend.threaded and threads > 1 else None
-    if blas is None or (blas > 1 and not backend.set_blas_threads(1)):
+    if not threads.allowed() or device != "cpu" or min(threads.get_num_threads(), count) < 2:
         return run_slice(0, count)
     try:
-        return [r for part in parallel.run_jobs(run_slice, count) for r in part]
-    finally:
-        if blas > 1:
-            backend.set_blas_threads(blas)
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return run_slice(0, count)
+    with threadpool_limits(limits=1, user_api="blas"):
+        return [r for part in threads.run_jobs(run_slice, count) for r in part]
 
 
 def _accumulate(targets: list[Tensor], per_chunk: list[tuple[Tensor | None, ...]]) -> None:

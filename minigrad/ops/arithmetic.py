@@ -1,0 +1,147 @@
+"""Arithmetic: + - * / ** and negation, with NumPy's broadcasting.
+
+Notation in the docstrings: ``g`` is the upstream gradient dL/d(out), and every
+derivative is the vector-Jacobian product the op's backward returns. Backward sums each
+gradient back to its input's shape (``sum_to_size``), because a broadcast input was
+*used* once per copy.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..autograd import Function
+from .checks import is_tensor, require_float
+from .conversion import promote
+
+
+class Add(Function):
+    """out = a + b.   dL/da = g,   dL/db = g   (each summed to its input's shape)."""
+
+    saves_inputs = False
+
+    def forward(self, a, b):
+        return a + b
+
+    def backward(self, g):
+        sa, sb = self.in_shapes
+        return g.sum_to_size(sa), g.sum_to_size(sb)
+
+
+class Sub(Function):
+    """out = a - b.   dL/da = g,   dL/db = -g."""
+
+    saves_inputs = False
+
+    def forward(self, a, b):
+        return a - b
+
+    def backward(self, g):
+        sa, sb = self.in_shapes
+        return g.sum_to_size(sa), (-g).sum_to_size(sb) if self.needs_input_grad[1] else None
+
+
+class Mul(Function):
+    """out = a * b.   dL/da = g * b,   dL/db = g * a."""
+
+    def forward(self, a, b):
+        return a * b
+
+    def backward(self, g):
+        a, b = self.inputs
+        ga = (g * b).sum_to_size(a.shape) if self.needs_input_grad[0] else None
+        gb = (g * a).sum_to_size(b.shape) if self.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Div(Function):
+    """out = a / b.   dL/da = g / b,   dL/db = -g * a / b**2."""
+
+    def forward(self, a, b):
+        return a / b
+
+    def backward(self, g):
+        a, b = self.inputs
+        ga = (g / b).sum_to_size(a.shape) if self.needs_input_grad[0] else None
+        gb = (-g * a / (b * b)).sum_to_size(b.shape) if self.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Neg(Function):
+    """out = -a.   dL/da = -g."""
+
+    saves_inputs = False
+
+    def forward(self, a):
+        return -a
+
+    def backward(self, g):
+        return -g
+
+
+class PowScalar(Function):
+    """out = a ** p for a Python number p.   dL/da = g * p * a**(p-1)."""
+
+    name = "pow"
+
+    def forward(self, a, p):
+        self.p = p
+        return a**p
+
+    def backward(self, g):
+        (a,) = self.inputs
+        p = self.p
+        if p == 1:
+            return g
+        if p == 2:
+            return g * (2.0 * a)
+        return g * (p * a ** (p - 1))
+
+
+class Pow(Function):
+    """out = a ** b (both tensors).
+
+    dL/da = g * b * a**(b-1),   dL/db = g * out * log(a)   (defined for a > 0).
+    """
+
+    def forward(self, a, b):
+        self.out = a**b
+        return self.out
+
+    def backward(self, g):
+        a, b = self.inputs
+        ga = (g * b * a ** (b - 1.0)).sum_to_size(a.shape) if self.needs_input_grad[0] else None
+        gb = (g * self.saved_output() * a.log()).sum_to_size(b.shape) if self.needs_input_grad[1] else None
+        return ga, gb
+
+
+def add(a: Any, b: Any) -> Any:
+    """a + b with broadcasting."""
+    return Add.apply(*promote("add", a, b))
+
+
+def sub(a: Any, b: Any) -> Any:
+    """a - b with broadcasting."""
+    return Sub.apply(*promote("sub", a, b))
+
+
+def mul(a: Any, b: Any) -> Any:
+    """a * b with broadcasting."""
+    return Mul.apply(*promote("mul", a, b))
+
+
+def div(a: Any, b: Any) -> Any:
+    """a / b with broadcasting."""
+    return Div.apply(*promote("div", a, b))
+
+
+def neg(a: Any) -> Any:
+    return Neg.apply(a)
+
+
+def pow(a: Any, b: Any) -> Any:
+    """a ** b: a Python-number exponent uses the simpler op ``tensor ** scalar``."""
+    if is_tensor(a) and isinstance(b, (int, float)) and not isinstance(b, bool):
+        require_float(a, "pow")
+        return PowScalar.apply(a, p=b)
+    return Pow.apply(*promote("pow", a, b))
