@@ -1,8 +1,4 @@
-"""Training and evaluation of a model on a task: the loop a user watches.
-
-    trainer = Trainer(TrainConfig(task="sort", steps=2000), ModelConfig(...))
-    result = trainer.train()          # progress bar, validation, metrics, checkpoint
-    trainer.evaluate()                # {"loss": ..., "token_acc": ..., "seq_acc": ...}
+"""The trainer: one model, its optimizer and schedule, and a task's data for one run.
 
 Determinism: the model's initial weights come from ``minigrad.manual_seed(seed)``, the
 batch of step k is drawn from a generator seeded by (seed, k), and dropout draws from the
@@ -18,128 +14,21 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import minigrad
 import minigrad.functional as F
 from minigrad import Tensor, optim
-from minigrad.files import atomic_path, write_atomic
+from minigrad.files import write_atomic
 
-from .checkpoint import Checkpoint, CheckpointError, load_checkpoint, restore_model, save_checkpoint
-from .models import EncoderModel, ModelConfig, build_model
-from .tasks import Batch, Task, get_task
-
-OPTIMIZERS = ("adamw", "adam", "sgd")
-SCHEDULES = ("noam", "cosine", "constant")
-
-
-@dataclass
-class TrainConfig:
-    """How to train (saved in checkpoints next to the model config)."""
-
-    task: str = "sort"
-    task_kwargs: dict[str, Any] = field(default_factory=dict)
-    steps: int = 2000
-    batch_size: int = 64
-    optimizer: str = "adamw"
-    lr: float = 1e-3  # peak learning rate (cosine/constant); noam uses its own formula times lr_factor
-    lr_factor: float = 1.0  # noam's factor
-    weight_decay: float = 0.01
-    schedule: str = "cosine"
-    warmup: int = 100
-    clip_norm: float | None = 1.0
-    label_smoothing: float = 0.0
-    eval_every: int = 200
-    eval_batches: int | None = None  # None: the task's whole validation set
-    target_accuracy: float | None = None  # stop once validation reaches it
-    target_metric: str = "seq_acc"
-    seed: int = 0
-    device: str = "cpu"
-    out: str | None = None  # run folder for metrics, plots and checkpoints
-    checkpoint_every: int | None = None
-    progress: bool = True
-    # > 1: each batch is cut into this many chunks whose forward and backward run on CPU
-    # threads (minigrad.data_parallel_backward); the same gradients up to float rounding.
-    # With dropout the chunks draw random numbers in whichever order the threads run.
-    data_parallel: int = 1
-
-    def __post_init__(self) -> None:
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"TrainConfig: optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"TrainConfig: schedule must be one of {SCHEDULES}, got {self.schedule!r}")
-        if self.steps < 0 or self.batch_size < 1:
-            raise ValueError("TrainConfig: steps must be >= 0 and batch_size >= 1")
-        if not 1 <= self.data_parallel <= self.batch_size:
-            raise ValueError(
-                f"TrainConfig: data_parallel must be between 1 and batch_size ({self.batch_size}), "
-                f"got {self.data_parallel}"
-            )
-        if self.target_metric not in ("seq_acc", "token_acc", "loss"):
-            raise ValueError(
-                f"TrainConfig: target_metric must be seq_acc, token_acc or loss, got {self.target_metric!r}"
-            )
-
-
-def model_config_for(task: Task, **overrides: Any) -> ModelConfig:
-    """A ModelConfig whose vocabulary, classes, head and length fit ``task``."""
-    head = "mlm" if task.name == "mlm" else task.target_kind
-    params = dict(vocab_size=task.vocab_size, num_classes=task.num_classes, head=head, max_len=task.max_len)
-    if head == "sequence" and task.cls_id is not None and task.use_cls:
-        params["pooling"] = "cls"
-    params.update({k: v for k, v in overrides.items() if v is not None})
-    return ModelConfig(**params)
-
-
-def batch_metrics(logits: Tensor, batch: Batch, ignore_index: int) -> dict[str, float]:
-    """Accuracy counts for one batch: correct/total labelled tokens and whole sequences."""
-    pred = F.argmax(logits, -1)
-    target = batch.targets
-    if target.ndim == 1:  # one label per sequence
-        correct = float(F.sum(F.cast(pred == target, "int64")).item())
-        n = float(target.shape[0])
-        return {"tok_correct": correct, "tok_total": n, "seq_correct": correct, "seq_total": n}
-    labelled = target != ignore_index
-    hit = (pred == target) & labelled
-    ok_positions = F.sum(F.cast(hit | ~labelled, "int64"), -1)  # per sequence
-    return {
-        "tok_correct": float(F.sum(F.cast(hit, "int64")).item()),
-        "tok_total": float(F.sum(F.cast(labelled, "int64")).item()),
-        "seq_correct": float(F.sum(F.cast(ok_positions == target.shape[1], "int64")).item()),
-        "seq_total": float(target.shape[0]),
-    }
-
-
-class MetricsLog:
-    """Appends one JSON object per line (JSONL) and flushes, so a crash loses nothing written."""
-
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self.rows: list[dict[str, Any]] = []
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-
-    def start(self, step: int) -> None:
-        """Keep the rows of steps <= ``step`` (a resumed run) and drop the rest (a fresh run keeps none)."""
-        kept: list[dict[str, Any]] = []
-        if self.path is not None and self.path.exists():
-            for line in self.path.read_text().splitlines():
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # a line cut short by a crash
-                if row.get("step", 0) <= step:
-                    kept.append(row)
-            write_atomic(self.path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept))
-        self.rows = kept
-
-    def write(self, row: dict[str, Any]) -> None:
-        self.rows.append(row)
-        if self.path is not None:
-            with open(self.path, "a") as f:
-                f.write(json.dumps(row, sort_keys=True) + "\n")
+from ..checkpoint import Checkpoint, CheckpointError, load_checkpoint, restore_model, save_checkpoint
+from ..models import EncoderModel, ModelConfig, build_model
+from ..tasks import Batch, Task, get_task
+from .config import TrainConfig, model_config_for
+from .metrics import MetricsLog, batch_metrics
+from .plots import plot_metrics
 
 
 class Trainer:
@@ -418,33 +307,3 @@ class Trainer:
         if "rng" in ckpt.meta:
             minigrad.backend.get_backend(self.device).set_rng_state(ckpt.meta["rng"])
         self.step = ckpt.step
-
-
-def plot_metrics(rows: list[dict[str, Any]], path: Path) -> Path | None:
-    """Loss and validation accuracy curves as a PNG (skipped, returning None, without matplotlib)."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    steps = [r["step"] for r in rows]
-    evals = [r for r in rows if "val_seq_acc" in r]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
-    ax1.plot(steps, [r["loss"] for r in rows], lw=0.8, label="train loss")
-    if evals:
-        ax1.plot([r["step"] for r in evals], [r["val_loss"] for r in evals], "o-", ms=3, label="valid loss")
-        ax2.plot([r["step"] for r in evals], [r["val_token_acc"] for r in evals], "o-", ms=3, label="token acc")
-        ax2.plot([r["step"] for r in evals], [r["val_seq_acc"] for r in evals], "s-", ms=3, label="sequence acc")
-    ax1.set_xlabel("step")
-    ax1.set_yscale("log")
-    ax1.legend()
-    ax2.set_xlabel("step")
-    ax2.set_ylim(0, 1.02)
-    ax2.legend()
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    return path

@@ -9,10 +9,10 @@ from typing import Any
 
 import minigrad
 
-from .checkpoint import CheckpointError
-from .cli import CLIError
-from .tasks import TASKS, Batch, get_task
-from .training import OPTIMIZERS, SCHEDULES, TrainConfig, Trainer, model_config_for
+from ..checkpoint import CheckpointError
+from ..tasks import TASKS, Batch, get_task
+from ..training import OPTIMIZERS, SCHEDULES, TrainConfig, Trainer, model_config_for
+from .errors import CLIError
 
 DEMO = dict(task="sort", d_model=64, nhead=4, num_layers=2, dim_feedforward=128, dropout=0.0)
 
@@ -234,7 +234,7 @@ def _attention_batch(trainer: Trainer, args: argparse.Namespace) -> Batch:
 
 
 def cmd_attention(args: argparse.Namespace) -> int:
-    from .attention_maps import collect_attention, plot_attention
+    from ..attention_maps import collect_attention, plot_attention
 
     trainer = _load(args.checkpoint)
     batch = _attention_batch(trainer, args)
@@ -287,7 +287,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _print_summary(summary)
     print(f"(whole-sequence accuracy on held-out data; trained for {summary['train_seconds']:.0f} s)\n")
     show_predictions(trainer, 5)
-    from .graphs import write_layer_graph
+    from ..graphs import write_layer_graph
 
     try:
         graph = write_layer_graph(Path(args.out) / "layer0_collapsed.svg", layer=trainer.model.encoder.layers[0])

@@ -15,7 +15,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from .cli import CLIError
+from .errors import CLIError
 
 SUFFIXES = (".svg", ".png", ".pdf", ".dot")
 
@@ -52,7 +52,7 @@ def run_graph(args: argparse.Namespace) -> int:
     if args.d_model % args.nhead:
         raise CLIError(f"--d-model ({args.d_model}) must be divisible by --nhead ({args.nhead})")
     try:
-        from .graphs import write_layer_graph
+        from ..graphs import write_layer_graph
 
         written = write_layer_graph(
             out,
