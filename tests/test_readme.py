@@ -208,8 +208,11 @@ def test_readme_encoder_commands_parse(capsys: pytest.CaptureFixture[str]) -> No
             wrong.append(f"{line}: no such command")
             continue
         known = set(subcommands[argv[0]]._option_string_actions) | set(parser._option_string_actions)
-        wrong += [f"{line}: no flag {flag}" for flag in (a.split("=")[0] for a in argv) if flag.startswith("--")
-                  and flag not in known]  # exactly: argparse would also accept an abbreviation
+        wrong += [
+            f"{line}: no flag {flag}"
+            for flag in (a.split("=")[0] for a in argv)
+            if flag.startswith("--") and flag not in known
+        ]  # exactly: argparse would also accept an abbreviation
         if "--help" in argv:
             continue
         try:
