@@ -1,9 +1,193 @@
-"""Accelerated ops (placeholder while the layer is assembled)."""
+"""The accelerated ops: each a subclass of its reference op that runs a device's kernels.
+
+A device's kernels (``minigrad.accel.cpu`` for numba, ``minigrad.accel.cuda`` for CuPy)
+implement one small interface; each kernel returns None (or False) when it does not
+apply to its arrays (a dtype, a layout), and the op then runs the reference's code. The
+derivative is the reference's: a subclass computes the same formulas faster, and with
+``create_graph=True`` it calls the reference's Tensor-op ``backward``, so higher-order
+gradients never depend on a kernel. ``tests/test_accel.py`` checks every subclass
+against its reference op, values and every gradient.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .. import registry
+from ..autograd import is_grad_enabled
+from ..ops.attention import AttentionWeights
+from ..ops.indexing import IndexAddZeros
+from ..ops.layernorm import LayerNorm
+from ..ops.linalg import LinearReLU
+from ..ops.reduction import sum_to_array
+from ..ops.softmax import Softmax
+from ..optim.adam import adam_update
+
+_KERNELS: dict[str, Any] = {}  # device -> its kernel set, while registered
+
+
+def _kernels(device: str) -> Any:
+    return _KERNELS[device]
+
+
+class FastLayerNorm(LayerNorm):
+    """Layer norm's forward and backward as one kernel call each (rows of the normalized axes)."""
+
+    def forward(self, x, *affine, naxes=1, eps=1e-5, has_weight=True, has_bias=True):
+        n = math.prod(x.shape[x.ndim - naxes :])
+        weight = affine[0].reshape(-1) if has_weight else None
+        bias = affine[-1].reshape(-1) if has_bias else None
+        done = _kernels(self.device).layer_norm_forward(x.reshape(-1, n), weight, bias, eps)
+        if done is None:
+            return super().forward(x, *affine, naxes=naxes, eps=eps, has_weight=has_weight, has_bias=has_bias)
+        out, mu, rstd = done
+        self.axes = tuple(range(x.ndim - naxes, x.ndim))
+        self.eps, self.has_weight, self.has_bias = eps, has_weight, has_bias
+        stats = x.shape[: x.ndim - naxes] + (1,) * naxes
+        self.mu, self.rstd = mu.reshape(stats), rstd.reshape(stats)
+        return out.reshape(x.shape)
+
+    def backward(self, g):
+        if is_grad_enabled():
+            return super().backward(g)
+        need = self.needs_input_grad
+        x = self.inputs[0].data
+        n = math.prod(x.shape[x.ndim - len(self.axes) :])
+        weight = self.inputs[1].data.reshape(-1) if self.has_weight else None
+        want_w, want_b = self.has_weight and need[1], self.has_bias and need[-1]
+        done = _kernels(self.device).layer_norm_backward(
+            g.data.reshape(-1, n), x.reshape(-1, n), self.mu.reshape(-1, 1), self.rstd.reshape(-1, 1),
+            weight, need[0], want_w, want_b,
+        )  # fmt: skip
+        if done is None:
+            return super().backward(g)
+        dx, dw, db = done
+        grads = [self.const(dx.reshape(x.shape)) if need[0] else None]
+        if self.has_weight:
+            grads.append(self.const(dw.reshape(self.in_shapes[1])) if want_w else None)
+        if self.has_bias:
+            grads.append(self.const(db.reshape(self.in_shapes[-1])) if want_b else None)
+        return tuple(grads)
+
+
+class FastAttentionWeights(AttentionWeights):
+    """The scores' scale, mask and softmax in one kernel pass over each row, and the
+    softmax's vector-Jacobian product in another."""
+
+    def forward(self, q, k, *float_mask, bool_mask=None, scale=1.0):
+        w = q @ k.swapaxes(-1, -2)
+        if not _kernels(self.device).attention_softmax(w, scale, bool_mask, float_mask[0] if float_mask else None):
+            return super().forward(q, k, *float_mask, bool_mask=bool_mask, scale=scale)
+        self.scale, self.out = scale, w
+        return w
+
+    def backward(self, g):
+        need = self.needs_input_grad
+        if is_grad_enabled() or len(need) > 2:  # a float mask's gradient: the reference computes dS itself
+            return super().backward(g)
+        ds = _kernels(self.device).softmax_backward(g.data, self.out, self.scale)  # dS * scale
+        if ds is None:
+            return super().backward(g)
+        q, k = self.inputs[0].data, self.inputs[1].data
+        dq = self.const(sum_to_array(ds @ k, q.shape)) if need[0] else None
+        dk = self.const(sum_to_array(ds.swapaxes(-1, -2) @ q, k.shape)) if need[1] else None
+        return dq, dk
+
+
+class FastSoftmax(Softmax):
+    """Softmax along the last axis, forward and backward one kernel pass each."""
+
+    def forward(self, x, axis=-1):
+        y = _kernels(self.device).softmax_forward(x) if axis == x.ndim - 1 else None
+        if y is None:
+            return super().forward(x, axis=axis)
+        self.axis, self.out = axis, y
+        return y
+
+    def backward(self, g):
+        if is_grad_enabled() or self.axis != self.out.ndim - 1:
+            return super().backward(g)
+        dx = _kernels(self.device).softmax_backward(g.data, self.out, 1.0)
+        return super().backward(g) if dx is None else self.const(dx)
+
+
+class FastLinearReLU(LinearReLU):
+    """The bias and the clamp in one pass after the product; in backward, the ReLU's mask
+    and the bias's gradient in one pass before the two products."""
+
+    def forward(self, x, weight, *bias):
+        out = x.reshape(-1, x.shape[-1]) @ weight.T
+        if not _kernels(self.device).bias_relu(out, bias[0] if bias else None):
+            return super().forward(x, weight, *bias)
+        self.out = out.reshape(x.shape[:-1] + weight.shape[:1])
+        return self.out
+
+    def backward(self, g):
+        if is_grad_enabled():
+            return super().backward(g)
+        need = self.needs_input_grad
+        want_bias = len(need) == 3 and need[2]
+        n = g.shape[-1]
+        done = _kernels(self.device).relu_backward(g.data.reshape(-1, n), self.out.reshape(-1, n), want_bias)
+        if done is None:
+            return super().backward(g)
+        kept, dbias = done
+        x, weight = self.inputs[0].data, self.inputs[1].data
+        gx = self.const((kept @ weight).reshape(x.shape)) if need[0] else None
+        gw = self.const(kept.T @ x.reshape(-1, x.shape[-1])) if need[1] else None
+        if len(need) == 2:
+            return gx, gw
+        return gx, gw, (self.const(dbias) if want_bias else None)
+
+
+class FastIndexAddZeros(IndexAddZeros):
+    """The backward of indexing (an embedding's gradient) as one loop over the rows."""
+
+    def forward(self, g, shape=(), index=None, advanced=False):
+        if advanced and len(index) == 1:
+            out = self.xp.zeros(shape, dtype=g.dtype)
+            if _kernels(self.device).scatter_add(out, index[0], g):
+                self.index, self.advanced = index, advanced
+                return out
+        return super().forward(g, shape=shape, index=index, advanced=advanced)
+
+
+OPS = (FastLayerNorm, FastAttentionWeights, FastSoftmax, FastLinearReLU, FastIndexAddZeros)
+
+
+def _register(device: str, kernels: Any) -> None:
+    _KERNELS[device] = kernels
+    for op in OPS:
+        registry.register(op.__mro__[1], device, op)
+
+    def fast_adam(updates, beta1, beta2, eps):
+        if not kernels.adam_update(updates, beta1, beta2, eps):
+            adam_update(updates, beta1, beta2, eps)
+
+    registry.register(adam_update, device, fast_adam)
 
 
 def register_cpu() -> str:
-    return "off (not assembled yet)"
+    """Register the numba kernels for the CPU; a line saying what is on, or why not."""
+    try:
+        from . import cpu
+    except ImportError as exc:
+        return f"off (numba is not installed: pip install -e '.[fast]'; {exc})"
+    failures = cpu.check()
+    if failures:
+        return "off (a kernel failed its self-check: " + "; ".join(failures) + ")"
+    _register("cpu", cpu)
+    return f"on (numba {cpu.version()}, {cpu.get_threads()} threads)"
 
 
 def register_cuda() -> str:
-    return "off (not assembled yet)"
+    """Register the CuPy kernels for a GPU, when CuPy is installed (they compile on first use)."""
+    try:
+        import cupy  # noqa: F401
+    except ImportError:
+        return "off (CuPy is not installed: the gpu extra)"
+    from . import cuda
+
+    _register("cuda", cuda)
+    return "on (CuPy kernels, compiled on first use)"
