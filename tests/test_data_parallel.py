@@ -22,6 +22,8 @@ from encoder.tasks import get_task
 from encoder.training import TrainConfig, Trainer, model_config_for
 from minigrad import nn
 
+pytestmark = pytest.mark.usefixtures("accel_mode")  # the reference path and the acceleration
+
 
 class Classifier(nn.Module):
     """One encoder layer, mean pooling, a linear head: the benchmark's model in miniature."""

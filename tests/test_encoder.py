@@ -35,6 +35,8 @@ from encoder import (
 from encoder.attention import attention_weights_composite, combine_masks
 from minigrad import nn
 
+pytestmark = pytest.mark.usefixtures("accel_mode")  # the reference path and the acceleration
+
 
 def arr(t: minigrad.Tensor) -> np.ndarray:
     return t.detach().numpy()

@@ -18,6 +18,8 @@ import minigrad
 from encoder import TransformerEncoder, TransformerEncoderLayer
 from encoder.interop import load_torch_state_dict, to_torch_state_dict
 
+pytestmark = pytest.mark.usefixtures("accel_mode")  # the reference path and the acceleration
+
 REF = np.load(Path(__file__).parent / "reference" / "encoder_reference.npz")
 B, S, D, FF = 2, 5, 8, 12
 LENGTHS = [5, 3]

@@ -15,6 +15,8 @@ import minigrad.functional as F
 from minigrad.autograd import Function
 from minigrad.engine import GraphFreedError, topological_order
 
+pytestmark = pytest.mark.usefixtures("accel_mode")  # the reference path and the acceleration
+
 
 def leaf(values, dtype="float64"):
     return minigrad.tensor(values, dtype=dtype, requires_grad=True)

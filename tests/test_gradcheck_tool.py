@@ -11,6 +11,8 @@ import minigrad
 import minigrad.functional as F
 from minigrad import GradcheckError, gradcheck, gradgradcheck
 
+pytestmark = pytest.mark.usefixtures("accel_mode")  # the reference path and the acceleration
+
 
 # ---- deliberately wrong ops ----------------------------------------------------------------------
 class BadSoftmax(minigrad.Function):

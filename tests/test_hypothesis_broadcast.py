@@ -17,6 +17,8 @@ import minigrad
 import minigrad.functional as F
 from minigrad import gradcheck
 
+pytestmark = pytest.mark.usefixtures("accel_mode")  # the reference path and the acceleration
+
 SETTINGS = settings(max_examples=25, deadline=None, database=None)
 
 finite = st.floats(-3.0, 3.0, allow_nan=False, allow_infinity=False, allow_subnormal=False)

@@ -12,6 +12,8 @@ from encoder import MaskedLanguageModel, ModelConfig, TransformerEncoder, Transf
 from minigrad import nn
 from minigrad.nn import init
 
+pytestmark = pytest.mark.usefixtures("accel_mode")  # the reference path and the acceleration
+
 
 class Inner(nn.Module):
     def __init__(self) -> None:

@@ -28,6 +28,8 @@ from minigrad.optim import (
     clip_grad_value_,
 )
 
+pytestmark = pytest.mark.usefixtures("accel_mode")  # the reference path and the acceleration
+
 REFERENCE = Path(__file__).parent / "reference" / "optim_reference.npz"
 
 

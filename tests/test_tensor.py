@@ -14,6 +14,8 @@ import minigrad
 import minigrad.functional as F
 from minigrad import nn
 
+pytestmark = pytest.mark.usefixtures("accel_mode")  # the reference path and the acceleration
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
