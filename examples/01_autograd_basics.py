@@ -44,11 +44,19 @@ def main(argv: list[str] | None = None) -> dict:
     # viz.record() keeps each op's value statistics and (after backward) gradient norm,
     # so the picture can show them; it is not needed for backward itself.
     with viz.record(grads=True, values=True):
-        u = a * b + c  # u = 2 * (-1) + 1.5 = -0.5
+        ab = a * b  # ab = 2 * (-1) = -2
+        u = ab + c  # u = -2 + 1.5 = -0.5
         t = u.tanh()  # t = tanh(-0.5) = -0.46211715726
         L = t**2  # L = t^2 = 0.21355226703
 
     # ---- 2. backward: the chain rule, from L back to the leaves ----------------------------
+    # keep the gradients of the intermediate tensors too, and note the order in which
+    # backward reaches each tensor (a hook runs when that tensor's gradient is computed)
+    t.retain_grad()
+    u.retain_grad()
+    reached: list[str] = []
+    for name, tensor in (("t", t), ("u", u), ("a*b", ab), ("a", a)):
+        tensor.register_hook(lambda g, name=name: reached.append(name))
     L.backward()
     # By hand, from the top of the graph down:
     #   dL/dt = 2 t                      = 2 * (-0.46211715726)       = -0.92423431452
@@ -59,6 +67,10 @@ def main(argv: list[str] | None = None) -> dict:
     #   dL/db = dL/du * a = -0.72686198138 * 2     = -1.45372396277
     #   dL/dc = dL/du * 1                          = -0.72686198138
     by_hand = {"a": 0.72686198138, "b": -1.45372396277, "c": -0.72686198138}
+    by_hand_steps = {
+        "u": -0.5, "t": -0.46211715726, "L": 0.21355226703,
+        "dL/dt": -0.92423431452, "dt/du": 0.78644773297, "dL/du": -0.72686198138,
+    }
 
     # the same, from the closed-form formula dL/du = 2 tanh(u) (1 - tanh(u)^2), in plain Python
     av, bv, cv = 2.0, -1.0, 1.5
@@ -67,6 +79,15 @@ def main(argv: list[str] | None = None) -> dict:
     closed_form = {"a": dL_du * bv, "b": dL_du * av, "c": dL_du}
 
     autograd = {"a": a.grad.item(), "b": b.grad.item(), "c": c.grad.item()}
+    # the intermediate numbers of the comments above, as autograd computed them
+    steps = {
+        "u": u.item(),
+        "t": t.item(),
+        "L": L.item(),
+        "dL/dt": t.grad.item(),
+        "dt/du": u.grad.item() / t.grad.item(),
+        "dL/du": u.grad.item(),
+    }
 
     print(f"L = tanh(a*b + c)**2 with a={av}, b={bv}, c={cv}:  L = {L.item():.11f}  (closed form {tv * tv:.11f})")
     print()
@@ -76,6 +97,7 @@ def main(argv: list[str] | None = None) -> dict:
         diff = abs(autograd[k] - closed_form[k])
         max_diff = max(max_diff, diff)
         print(f"dL/d{k}{autograd[k]:18.12f}{closed_form[k]:18.12f}{by_hand[k]:16.11f}{diff:22.2e}")
+    print("on the way (autograd): " + ", ".join(f"{k} = {v:.11f}" for k, v in steps.items()))
     print()
     # the graph: each node (an op) points to where its inputs came from (node.next):
     # another node, a leaf tensor that requires grad, or None for a constant
@@ -83,15 +105,18 @@ def main(argv: list[str] | None = None) -> dict:
     while isinstance(node, minigrad.Function):
         chain.append(node.op_name)
         node = node.next[0]  # follow the first input
-    print("graph, from L back along first inputs: " + " <- ".join(chain) + " <- a   (backward walks it in this order)")
+    leaf = node.name  # the chain ends at a leaf: a
+    print("graph, from L back along first inputs: " + " <- ".join(chain) + f" <- {leaf}")
+    print("backward walks it in this order: the gradient reached " + ", then ".join(reached))
 
     # ---- 3. the picture ---------------------------------------------------------------------
-    picture = None
+    picture, dot_source = None, None
     try:
         graph = viz.draw_graph(L, grads=True, values=True, title="L = tanh(a*b + c)**2")
     except ImportError as exc:  # the graphviz Python package is optional
         print(f"(no picture: {exc})")
     else:
+        dot_source = graph.source  # the DOT text of the picture (the test reads it)
         picture = viz.render(graph, out / "01_autograd_graph.svg")
         print(f"wrote {picture}  (ellipses are ops, boxes are tensors with their value and grad norm)")
 
@@ -101,8 +126,14 @@ def main(argv: list[str] | None = None) -> dict:
         "grads": autograd,
         "closed_form": closed_form,
         "by_hand": by_hand,
+        "steps": steps,
+        "by_hand_steps": by_hand_steps,
         "max_diff": max_diff,
+        "chain": chain,
+        "leaf": leaf,
+        "reached": reached,
         "picture": picture,
+        "dot_source": dot_source,
     }
 
 

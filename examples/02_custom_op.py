@@ -107,6 +107,10 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"  {report}")
 
     return {
+        "shape": shape,
+        "node": y.grad_fn.op_name,
+        "node_shape": y.shape,
+        "x": x.detach().tolist(),  # the test recomputes the report's worst element from x
         "value_diff": value_diff,
         "grad_diff": grad_diff,
         "good_passed": bool(good),

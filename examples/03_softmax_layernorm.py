@@ -28,6 +28,19 @@ def max_diff(a: minigrad.Tensor, b: minigrad.Tensor) -> float:
     return (a.detach() - b.detach()).abs().max().item()
 
 
+def op_names(output: minigrad.Tensor) -> list[str]:
+    """The names of the op nodes behind ``output`` (each node once), sorted."""
+    names, seen, stack = [], set(), [output.grad_fn]
+    while stack:
+        node = stack.pop()
+        if not isinstance(node, minigrad.Function) or id(node) in seen:
+            continue  # a leaf tensor, a constant (None) or a node already counted
+        seen.add(id(node))
+        names.append(node.op_name)
+        stack.extend(node.next)
+    return sorted(names)
+
+
 def compare(name: str, fused, composite, inputs: list[minigrad.Tensor], upstream: minigrad.Tensor) -> dict:
     """Values, gradients (of L = sum(upstream * f(inputs))) and node counts of two implementations."""
     y_fused, y_comp = fused(*inputs), composite(*inputs)
@@ -40,6 +53,8 @@ def compare(name: str, fused, composite, inputs: list[minigrad.Tensor], upstream
         # nodes that compute y itself (the `* upstream` and `.sum()` are not counted)
         "nodes_fused": count_ops(fused(*inputs)),
         "nodes_composite": count_ops(composite(*inputs)),
+        "ops_fused": op_names(fused(*inputs)),
+        "ops_composite": op_names(composite(*inputs)),
     }
     print(
         f"{name:11}{row['value_diff']:>14.1e}{row['grad_diff']:>14.1e}"
@@ -76,9 +91,26 @@ def main(argv: list[str] | None = None) -> dict:
             upstream,
         ),
     }
+    for name, row in results.items():
+        print(f"  {name} composite: {', '.join(row['ops_composite'])}")
+
+    # the layer-norm weight and bias are broadcast over the B * S positions, so their
+    # gradients are sums over the positions: d bias = sum(upstream), d weight = sum(upstream * xhat)
+    with minigrad.no_grad():
+        xhat = F.layer_norm_composite(x, shape[-1])  # no weight, no bias: the normalized x
+        positions = tuple(range(len(shape) - 1))
+        expected = {"weight": (upstream * xhat).sum(positions), "bias": upstream.sum(positions)}
+    (dw, db) = minigrad.grad((F.layer_norm(x, shape[-1], w, b) * upstream).sum(), [w, b])
+    sums = {"weight": max_diff(dw, expected["weight"]), "bias": max_diff(db, expected["bias"])}
+    results["layer_norm"]["param_grad_shape"] = db.shape
+    results["layer_norm"]["param_grad_vs_sums"] = sums
     print(
-        "\nSame numbers (to rounding, ~1e-16), but one node instead of many: the fused backward"
-        "\nis the composite graph's chain rule, simplified by hand."
+        f"\nlayer norm's weight and bias gradients {db.shape}: sums over the {x.size // shape[-1]} positions of "
+        f"upstream * xhat and of upstream (max differences {sums['weight']:.1e}, {sums['bias']:.1e})"
+    )
+    print(
+        "\nSame numbers (to rounding: about 1e-16 for softmax, 1e-15 for layer norm), but one node"
+        "\ninstead of many: the fused backward is the composite graph's chain rule, simplified by hand."
     )
     return results
 

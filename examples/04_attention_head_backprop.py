@@ -105,9 +105,15 @@ def main(argv: list[str] | None = None) -> dict:
     (out * G.reshape(1, n, dv)).sum().backward()
     masked_key_grad = k.grad[0, m - 1].abs().max().item()
     masked_value_grad = v.grad[0, m - 1].abs().max().item()
+    masked_weight = weights[0, :, m - 1].abs().max().item()
+    # the other keys do get gradients (so the zeros above are not just an empty graph)
+    smallest_real_key_grad = min(k.grad[0, j].abs().max().item() for j in range(m - 1))
+    smallest_real_value_grad = min(v.grad[0, j].abs().max().item() for j in range(m - 1))
+    real_weight_rowsum = (weights[0, :, : m - 1].sum(-1) - 1.0).abs().max().item()
     print(
-        f"with the last key padded: weight on it {weights[0, :, m - 1].abs().max().item():.1f}, "
-        f"its dK row {masked_key_grad:.1f}, its dV row {masked_value_grad:.1f}"
+        f"with the last key padded: weight on it {masked_weight:.1f}, "
+        f"its dK row {masked_key_grad:.1f}, its dV row {masked_value_grad:.1f} "
+        f"(each real key's dK and dV rows are nonzero; the real weights of each query sum to 1)"
     )
 
     return {
@@ -116,6 +122,10 @@ def main(argv: list[str] | None = None) -> dict:
         "rowsum_dS": row_sums,
         "masked_key_grad": masked_key_grad,
         "masked_value_grad": masked_value_grad,
+        "masked_weight": masked_weight,
+        "smallest_real_key_grad": smallest_real_key_grad,
+        "smallest_real_value_grad": smallest_real_value_grad,
+        "real_weight_rowsum_error": real_weight_rowsum,
     }
 
 

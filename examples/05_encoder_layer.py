@@ -88,15 +88,27 @@ def main(argv: list[str] | None = None) -> dict:
     upstream = minigrad.randn(batch, seq, d_model, dtype="float64")
     (layer(x, src_key_padding_mask=mask) * upstream).sum().backward()
     norms = {name: grad_norm(getattr(layer, name).parameters()) for name in SUBLAYERS}
-    print(f"\ngradient norms after backward of L = sum(upstream * layer(x)), |upstream| = "
-          f"{math.sqrt((upstream * upstream).sum().item()):.2f}:")
+    upstream_norm = math.sqrt((upstream * upstream).sum().item())
+    print(f"\ngradient norms after backward of L = sum(upstream * layer(x)), |upstream| = {upstream_norm:.2f}:")
+    sizes = {}
     for name in SUBLAYERS:
         ps = list(getattr(layer, name).parameters())
-        print(f"  {name:10}{norms[name]:10.4f}   ({len(ps)} tensors, {sum(p.size for p in ps):,} values)")
+        sizes[name] = {"tensors": len(ps), "values": sum(p.size for p in ps)}
+        print(f"  {name:10}{norms[name]:10.4f}   ({len(ps)} tensors, {sizes[name]['values']:,} values)")
     norms["input"] = grad_norm([x])
     print(f"  {'input x':10}{norms['input']:10.4f}")
 
-    return {"gradcheck_passed": bool(passed), "grad_norms": norms, "pictures": pictures, "num_parameters": n_params}
+    return {
+        "gradcheck_passed": bool(passed),
+        "gradcheck_tensors": 1 + len(params),  # the input and every parameter tensor
+        "padded_per_sequence": [sum(row) for row in mask.tolist()],
+        "grad_norms": norms,
+        "upstream_norm": upstream_norm,
+        "sizes": sizes,
+        "pictures": pictures,
+        "num_parameters": n_params,
+        "dims": {"d_model": d_model, "nhead": nhead, "d_ff": d_ff, "batch": batch, "seq": seq},
+    }
 
 
 if __name__ == "__main__":

@@ -57,8 +57,11 @@ def main(argv: list[str] | None = None) -> dict:
     trainer = Trainer(config, model_config, task)
     print(f"sort: {task}; model: {trainer.model.num_parameters():,} parameters, {steps} steps")
 
+    evals: list[dict] = []
+
     def report(row: dict) -> None:
         if "val_token_acc" in row:
+            evals.append(row)
             print(f"  step {row['step']:4d}  loss {row['loss']:.3f}  valid token acc {row['val_token_acc']:.3f}  "
                   f"sequence acc {row['val_seq_acc']:.3f}")
 
@@ -77,9 +80,16 @@ def main(argv: list[str] | None = None) -> dict:
     ids = batch.tokens.tolist()[row]
     prediction = trainer.predict(batch).tolist()[row]
     n = batch.lengths[row]
-    print(f"\ninput      {task.decode(ids)}   ({n} digits, {len(ids) - n} padding)")
-    print(f"target     {task.decode_target(batch.targets.tolist()[row][:n])}")
-    print(f"prediction {task.decode_target(prediction[:n])}")
+    shown = {
+        "input": task.decode(ids),
+        "target": task.decode_target(batch.targets.tolist()[row][:n]),
+        "prediction": task.decode_target(prediction[:n]),
+        "digits": n,
+        "padding": len(ids) - n,
+    }
+    print(f"\ninput      {shown['input']}   ({n} digits, {shown['padding']} padding)")
+    print(f"target     {shown['target']}")
+    print(f"prediction {shown['prediction']}")
 
     trainer.model.eval()
     maps = collect_attention(trainer.model, batch.tokens, batch.padding_mask, targets=batch.targets)
@@ -97,10 +107,22 @@ def main(argv: list[str] | None = None) -> dict:
         pictures.append(path)
         print(f"wrote {path}")
     w = maps[0][0][row]  # (heads, queries, keys) of layer 0, a NumPy array
-    print(f"layer 0 weights {w.shape} (heads, queries, keys): rows sum to {float(w[:, :n].sum(-1).min()):.3f}; "
-          f"largest weight on a padded key: {float(w[:, :, n:].max()) if n < len(ids) else 0.0:.1f}")
+    row_sums = w[:, :n].sum(-1)  # the rows of the real queries
+    padded_max = float(w[:, :, n:].max()) if n < len(ids) else None  # None: no padded key to look at
+    print(f"layer 0 weights {w.shape} (heads, queries, keys): rows sum to {float(row_sums.min()):.3f} "
+          f"to {float(row_sums.max()):.3f}; largest weight on a padded key: "
+          + ("(no padding)" if padded_max is None else f"{padded_max:.1f}"))
 
     return {
+        "num_parameters": trainer.model.num_parameters(),
+        "vocab_size": task.vocab_size,
+        "evals": [
+            {k: r[k] for k in ("step", "loss", "val_token_acc", "val_seq_acc")} for r in evals
+        ],
+        "shown": shown,
+        "layer0_weights_shape": tuple(w.shape),
+        "layer0_row_sums": (float(row_sums.min()), float(row_sums.max())),
+        "layer0_padded_max_weight": padded_max,
         "token_acc": summary["val_token_acc"],
         "seq_acc": summary["val_seq_acc"],
         "chance": chance,

@@ -168,6 +168,7 @@ def main(argv: list[str] | None = None) -> dict:
         "grad_norms_at_init": norms,
         "picture": picture,
         "steps": steps,
+        "warmup_steps": warmup_steps,
         "device": minigrad.get_default_device(),
     }
 

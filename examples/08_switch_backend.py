@@ -83,7 +83,15 @@ def main(argv: list[str] | None = None) -> dict:
     cpu = train("cpu", steps)
     describe(cpu)
 
-    result = {"cpu": cpu, "cuda": None, "cuda_skipped": True, "reason": None, "max_loss_diff": None}
+    result = {
+        "steps": steps,
+        "cpu": cpu,
+        "cuda": None,
+        "cuda_skipped": True,
+        "reason": None,
+        "max_loss_diff": None,
+        "max_loss_diff_all": None,
+    }
     if not minigrad.is_available("cuda"):
         try:
             get_backend("cuda")
@@ -104,7 +112,7 @@ def main(argv: list[str] | None = None) -> dict:
     first = min(len(diffs), 10)
     print(f"\nmax |loss_cpu - loss_cuda| over the first {first} steps: {max(diffs[:first]):.2e}; "
           f"over all {len(diffs)} steps: {max(diffs):.2e}")
-    result.update(cuda=cuda, cuda_skipped=False, max_loss_diff=max(diffs[:first]))
+    result.update(cuda=cuda, cuda_skipped=False, max_loss_diff=max(diffs[:first]), max_loss_diff_all=max(diffs))
     return result
 
 

@@ -511,7 +511,9 @@ def test_cast_backward_returns_the_source_dtype():
     assert x.grad.dtype == minigrad.float64
     np.testing.assert_array_equal(x.grad.numpy(), [0.5, -1.0, 2.0])
     assert not x.to(dtype="int64").requires_grad  # no gradient through an integer cast
-    assert gradcheck(lambda x: F.cast(x, "float64") * x, [x])
+    # a real cast in the middle (F.cast to x's own dtype returns x: no node, nothing checked);
+    # float32 rounding needs a large eps. tests/test_dtype_device_grads.py checks Cast exactly.
+    assert gradcheck(lambda x: F.cast(F.cast(x, "float32") * 2.5, "float64") * x, [x], eps=1e-3, atol=1e-4)
 
 
 ATTENTION_CASES = {
