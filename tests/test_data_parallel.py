@@ -98,7 +98,7 @@ def test_results_do_not_depend_on_the_thread_count():
             np.testing.assert_array_equal(a, b)  # the same sums in the same order
 
 
-def test_chunks_run_on_several_threads():
+def test_chunks_run_on_several_threads(accel_mode):
     model, data = make_model(), make_data()
     seen = set()
     loss = loss_of(model)
@@ -109,7 +109,7 @@ def test_chunks_run_on_several_threads():
 
     with num_threads(2):
         minigrad.data_parallel_backward(recording, chunked(data, [0, 3, 7]), model.parameters(), [3 / 7, 4 / 7])
-    assert len(seen) == 2
+    assert len(seen) == (1 if accel_mode == "reference" else 2)  # threads only with the acceleration on
 
 
 def test_gradients_accumulate_into_existing_grads():
@@ -162,58 +162,56 @@ def test_errors_name_the_function():
         minigrad.data_parallel_backward(lambda c: c.sum(), [chunk], [a])
 
 
-def blas_api_or_skip():
-    backend = B.get_backend("cpu")
-    if backend.blas_threads() is None:
-        pytest.skip("NumPy's BLAS is not an OpenBLAS this process can find: its threads cannot be read or set")
-    return backend
+def blas_threads() -> int:
+    """NumPy's BLAS threads, as threadpoolctl reads them (the test skips where it cannot)."""
+    threadpoolctl = pytest.importorskip("threadpoolctl", reason="reading the BLAS's threads needs threadpoolctl")
+    infos = [i for i in threadpoolctl.threadpool_info() if i.get("user_api") == "blas"]
+    if not infos:
+        pytest.skip("threadpoolctl finds no BLAS in this process")
+    return infos[0]["num_threads"]
 
 
-def test_blas_threads_are_one_during_the_chunks_and_restored_after():
-    backend = blas_api_or_skip()
-    prev = backend.blas_threads()
+def test_blas_threads_are_one_during_the_chunks_and_restored_after(accel_mode):
+    threadpoolctl = pytest.importorskip("threadpoolctl", reason="limiting the BLAS's threads needs threadpoolctl")
     a = minigrad.tensor([1.0, 2.0], requires_grad=True)
     during = []
 
     def fn(c):
-        during.append(backend.blas_threads())
+        during.append((blas_threads(), threading.get_ident()))
         return (a * c).sum()
 
-    try:
-        assert backend.set_blas_threads(2)
-        with num_threads(2):
-            minigrad.data_parallel_backward(fn, [minigrad.tensor([1.0, 1.0])] * 2, [a])
-            assert during == [1, 1]
-            assert backend.blas_threads() == 2
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"), num_threads(2):
+        before = blas_threads()
+        minigrad.data_parallel_backward(fn, [minigrad.tensor([1.0, 1.0])] * 2, [a])
+        if accel_mode == "reference":  # one after the other, on this thread, BLAS untouched
+            assert [d[0] for d in during] == [before, before]
+            assert {d[1] for d in during} == {threading.get_ident()}
+        else:
+            assert [d[0] for d in during] == [1, 1]
+            assert len({d[1] for d in during}) == 2
+        assert blas_threads() == before
 
-            def failing(c):
-                raise KeyError("boom")
+        def failing(c):
+            raise KeyError("boom")
 
-            with pytest.raises(KeyError, match="boom"):  # an error in a chunk reaches the caller
-                minigrad.data_parallel_backward(failing, [minigrad.tensor([1.0])] * 2, [a])
-            assert backend.blas_threads() == 2
-    finally:
-        backend.set_blas_threads(prev)
+        with pytest.raises(KeyError, match="boom"):  # an error in a chunk reaches the caller
+            minigrad.data_parallel_backward(failing, [minigrad.tensor([1.0])] * 2, [a])
+        assert blas_threads() == before
 
 
-def test_without_minigrad_threads_blas_keeps_its_threads():
-    backend = blas_api_or_skip()
-    prev = backend.blas_threads()
+def test_with_one_thread_the_chunks_run_here_and_blas_keeps_its_threads():
     a = minigrad.tensor([1.0], requires_grad=True)
     during = []
 
     def fn(c):
-        during.append((backend.blas_threads(), threading.get_ident()))
+        during.append((blas_threads(), threading.get_ident()))
         return (a * c).sum()
 
-    try:
-        backend.set_blas_threads(2)
-        with num_threads(1):
-            minigrad.data_parallel_backward(fn, [minigrad.tensor([1.0])] * 3, [a])
-        assert [d[0] for d in during] == [2, 2, 2]
-        assert {d[1] for d in during} == {threading.get_ident()}  # one after the other, here
-    finally:
-        backend.set_blas_threads(prev)
+    before = blas_threads()
+    with num_threads(1):
+        minigrad.data_parallel_backward(fn, [minigrad.tensor([1.0])] * 3, [a])
+    assert [d[0] for d in during] == [before] * 3
+    assert {d[1] for d in during} == {threading.get_ident()}  # one after the other, here
 
 
 def test_other_backends_run_the_chunks_one_after_the_other(marked):

@@ -20,7 +20,6 @@ from typing import Any
 
 from .allocator import share_the_main_heap
 
-MIN_WORK_PER_THREAD = 1 << 19  # array elements; below this a slice of rows is not worth a thread
 
 
 def _default_threads() -> int:
@@ -45,10 +44,8 @@ class _Worker:
     Two locks serve as signals (a released lock is a signal not yet taken; ``_signal``):
     the caller signals ``_go`` to start a job, the worker signals ``_done`` when it has
     finished. That costs one thread wake-up each way and little else: on the 2-core test
-    machine a hand-off costs 35-80 us, against 70-140 us through a ``ThreadPoolExecutor``
-    (queue, Future, wait; ``benchmarks/thread_handoff.py``). In whole training steps with 2
-    threads the medium model ran 4-6% faster than with the executor, the small one (few
-    calls large enough to split) 1-4% slower.
+    machine a hand-off costs less than through a ``ThreadPoolExecutor`` (queue, Future,
+    wait; docs/performance.md).
 
     Every job has a number, so a caller interrupted while it waits (Ctrl-C) leaves nothing
     inconsistent behind: the next caller's ``wait`` skips the finished signal of a job
@@ -68,7 +65,7 @@ class _Worker:
         threading.Thread(target=self._loop, name=name, daemon=True).start()
 
     def _loop(self) -> None:
-        _inside.active = True  # run_rows called from a slice runs serially in this thread
+        _inside.active = True  # run_jobs called from a slice runs serially in this thread
         while True:
             self._go.acquire()
             number, kernel, lo, hi = self._job
@@ -113,7 +110,7 @@ def _signal(lock: threading.Lock) -> None:
 
 
 _state: dict[str, Any] = {"threads": _default_threads(), "workers": None, "allowed": False, "fork_handler": False}
-_pool_lock = threading.Lock()  # held while a run_rows call uses the workers
+_pool_lock = threading.Lock()  # held while a run_jobs call uses the workers
 _inside = threading.local()  # set while a thread runs a slice: nested calls run serially
 
 
@@ -136,9 +133,9 @@ def set_num_threads(n: int) -> None:
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"set_num_threads: expected a positive integer, got {n!r}")
     if getattr(_inside, "active", False):
-        raise RuntimeError("set_num_threads: cannot be called from inside a kernel that run_rows is running")
+        raise RuntimeError("set_num_threads: cannot be called from inside a job that run_jobs is running")
     if n != _state["threads"]:
-        with _pool_lock:  # not while another thread's run_rows uses the workers
+        with _pool_lock:  # not while another thread's run_jobs uses the workers
             workers = _state["workers"]
             _state["workers"] = None
             for worker in workers or ():
@@ -173,40 +170,11 @@ def even_slices(count: int, parts: int) -> list[tuple[int, int]]:
     return list(zip(bounds[:-1], bounds[1:]))
 
 
-def slices(rows: int, work: int) -> list[tuple[int, int]]:
-    """The ``(lo, hi)`` row ranges :func:`run_rows` would use for this call."""
-    parts = min(_state["threads"], rows, max(1, work // MIN_WORK_PER_THREAD))
-    if parts <= 1 or getattr(_inside, "active", False):
-        return [(0, rows)]
-    return even_slices(rows, parts)
-
-
-def _run_slice(kernel: Callable[[int, int], Any], lo: int, hi: int) -> Any:
-    _inside.active = True
-    try:
-        return kernel(lo, hi)
-    finally:
-        _inside.active = False
-
-
-def run_rows(kernel: Callable[[int, int], Any], rows: int, work: int) -> list[Any]:
-    """Call ``kernel(lo, hi)`` for slices covering rows ``[0, rows)``; return their results in order.
-
-    ``work`` is the number of array elements the whole call touches (it decides whether
-    threads pay off). The calling thread runs the first slice itself. If another thread's
-    call is using the workers, this one runs its slices one after the other (the same
-    slices, so the same results).
-    """
-    if work < 2 * MIN_WORK_PER_THREAD or _state["threads"] == 1:  # the common small case, quickly
-        return [kernel(0, rows)]
-    return _run_parts(kernel, slices(rows, work))
-
-
 def run_jobs(kernel: Callable[[int, int], Any], count: int) -> list[Any]:
     """Call ``kernel(lo, hi)`` for slices covering jobs ``[0, count)``, one slice per thread.
 
-    Like :func:`run_rows` but for jobs that are large however few they are (whole chunks
-    of a batch, ``minigrad.data_parallel``): every thread gets a slice, up to ``count``.
+    The jobs are large however few they are (whole chunks of a batch,
+    ``minigrad.data_parallel_backward``): every thread gets a slice, up to ``count``.
     """
     parts = min(_state["threads"], count)
     if parts <= 1 or getattr(_inside, "active", False):
@@ -232,11 +200,3 @@ def _run_parts(kernel: Callable[[int, int], Any], parts: list[tuple[int, int]]) 
         if error is not None:
             raise error
     return [first, *[result for result, _ in done]]
-
-
-def add_partials(parts: list[Any]) -> Any:
-    """Add per-slice partial results in slice order (a new array when there is one slice)."""
-    total = parts[0]
-    for part in parts[1:]:
-        total = total + part
-    return total
