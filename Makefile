@@ -1,4 +1,5 @@
 # The two commands of the README: `make demo` and `make test`. Both set up .venv first.
+# `make demo` installs what the demo uses (numba for the acceleration, graphviz, matplotlib).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -11,7 +12,7 @@ $(BIN)/python:
 
 # re-install when pyproject.toml changes
 $(VENV)/.installed-base: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet -e ".[demo]"
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python

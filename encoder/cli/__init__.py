@@ -5,6 +5,10 @@ Commands are registered by small modules, each with ``register(subparsers)``:
 ``encoder.cli.viz`` (graph). A bad flag value raises :class:`CLIError`
 (``encoder.cli.errors``), which is printed as one clear line (exit status 2), never a
 traceback.
+
+The commands turn minigrad's acceleration on (``minigrad.accel.enable()``: numba kernels
+on the CPU, CuPy kernels on a GPU) and say so in one line; ``--no-accel`` keeps every
+command on the reference path, the code the guide explains.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+
+import minigrad
 
 from . import train, viz
 from .errors import CLIError
@@ -25,13 +31,28 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     train.register(sub)
     viz.register(sub)
+    for command in sub.choices.values():
+        command.add_argument(
+            "--no-accel", action="store_true", help="run minigrad's reference ops only (no numba or CuPy kernels)"
+        )
     return parser
+
+
+def start_acceleration(args: argparse.Namespace) -> None:
+    """Turn the acceleration on unless ``--no-accel``; one line says what runs."""
+    if getattr(args, "no_accel", False):
+        minigrad.accel.disable()
+        print("minigrad: reference ops (--no-accel)")
+        return
+    minigrad.accel.enable()
+    print(f"minigrad: {minigrad.accel.summary()} (--no-accel for the reference ops)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        start_acceleration(args)
         result = args.func(args)
     except CLIError as exc:
         print(f"error: {exc}", file=sys.stderr)

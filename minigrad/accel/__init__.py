@@ -67,6 +67,14 @@ def status() -> str:
     return "\n".join(lines)
 
 
+def summary() -> str:
+    """What :func:`status` says, in one line: "acceleration on: cpu on (...), cuda off (...)"."""
+    if not _state["enabled"]:
+        return "acceleration off"
+    parts = _state["parts"]
+    return "acceleration on: " + ", ".join(f"{name} {parts[name]}" for name in ("cpu", "cuda") if name in parts)
+
+
 def set_num_threads(n: int) -> None:
     """Use ``n`` threads for minigrad's CPU kernels and data parallelism (like ``torch.set_num_threads``)."""
     threads.set_num_threads(n)
@@ -77,4 +85,4 @@ def set_num_threads(n: int) -> None:
         _state["parts"]["threads"] = f"{n} (set_num_threads)"
 
 
-__all__ = ["data_parallel_backward", "disable", "enable", "get_num_threads", "is_enabled", "set_num_threads", "status"]
+__all__ = ["data_parallel_backward", "disable", "enable", "get_num_threads", "is_enabled", "set_num_threads", "status", "summary"]

@@ -145,9 +145,10 @@ class FastIndexAddZeros(IndexAddZeros):
     """The backward of indexing (an embedding's gradient) as one loop over the rows."""
 
     def forward(self, g, shape=(), index=None, advanced=False):
-        if advanced and len(index) == 1:
+        rows = index[0] if isinstance(index, tuple) and len(index) == 1 else index  # one integer array
+        if advanced and not isinstance(rows, tuple):
             out = self.xp.zeros(shape, dtype=g.dtype)
-            if _kernels(self.device).scatter_add(out, index[0], g):
+            if _kernels(self.device).scatter_add(out, rows, g):
                 self.index, self.advanced = index, advanced
                 return out
         return super().forward(g, shape=shape, index=index, advanced=advanced)
