@@ -39,13 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def start_acceleration(args: argparse.Namespace) -> None:
-    """Turn the acceleration on unless ``--no-accel``; one line says what runs."""
+    """Turn the acceleration on unless ``--no-accel`` (the training commands say which, in
+    one line: :func:`encoder.cli.train.acceleration_line`)."""
     if getattr(args, "no_accel", False):
         minigrad.accel.disable()
-        print("minigrad: reference ops (--no-accel)")
-        return
-    minigrad.accel.enable()
-    print(f"minigrad: {minigrad.accel.summary()} (--no-accel for the reference ops)")
+    else:
+        minigrad.accel.enable()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -168,6 +168,13 @@ def show_predictions(trainer: Trainer, n: int, seed: int = 1) -> None:
 
 
 # ---- commands ---------------------------------------------------------------------------------
+def acceleration_line() -> str:
+    """One line: what minigrad runs (the acceleration's parts, or the reference ops)."""
+    if minigrad.accel.is_enabled():
+        return f"minigrad: {minigrad.accel.summary()} (--no-accel for the reference ops)"
+    return "minigrad: the reference ops (--no-accel)"
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     device = _device(args.device)
     if args.resume:
@@ -198,6 +205,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
         trainer = Trainer(_train_config(args, task.name, device), model_config, task)
     print(f"{trainer.task.name}: {trainer.model.num_parameters():,} parameters on {trainer.device}")
+    print(acceleration_line())
     summary = trainer.train()
     _print_summary(summary)
     if trainer.out is not None:
@@ -259,7 +267,8 @@ def cmd_attention(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     task = get_task(DEMO["task"])
     print("minigrad demo: a 2-layer Transformer encoder learns to sort digits, on the CPU.")
-    print("Every op, and every gradient, is computed by minigrad (NumPy underneath).\n")
+    print("Every op, and every gradient, is computed by minigrad (NumPy underneath).")
+    print(acceleration_line() + "\n")
     model_config = model_config_for(
         task,
         d_model=DEMO["d_model"],

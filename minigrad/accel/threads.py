@@ -170,6 +170,14 @@ def even_slices(count: int, parts: int) -> list[tuple[int, int]]:
     return list(zip(bounds[:-1], bounds[1:]))
 
 
+def _run_slice(kernel: Callable[[int, int], Any], lo: int, hi: int) -> Any:
+    _inside.active = True
+    try:
+        return kernel(lo, hi)
+    finally:
+        _inside.active = False
+
+
 def run_jobs(kernel: Callable[[int, int], Any], count: int) -> list[Any]:
     """Call ``kernel(lo, hi)`` for slices covering jobs ``[0, count)``, one slice per thread.
 
