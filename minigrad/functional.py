@@ -31,7 +31,18 @@ from .ops.selection import (
     minimum,
     where,
 )
-from .ops.shape import expand, flatten, merge_heads, permute, reshape, split_heads, squeeze, swapaxes, transpose, unsqueeze
+from .ops.shape import (
+    expand,
+    flatten,
+    merge_heads,
+    permute,
+    reshape,
+    split_heads,
+    squeeze,
+    swapaxes,
+    transpose,
+    unsqueeze,
+)
 from .ops.softmax import log_softmax, log_softmax_composite, logsumexp, softmax, softmax_composite
 from .ops.unary import abs, cos, erf, exp, gelu, log, relu, sigmoid, sign, sin, sqrt, tanh
 

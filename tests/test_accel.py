@@ -217,8 +217,8 @@ def test_adam_with_the_acceleration_gives_the_reference_bits(dtype):
 
 def _training_losses(accel: bool, steps: int = 6) -> list[float]:
     """Losses of a few float64 training steps of a small encoder (dropout on)."""
-    from encoder.training import TrainConfig, Trainer, model_config_for
     from encoder.tasks import get_task
+    from encoder.training import TrainConfig, Trainer, model_config_for
 
     (minigrad.accel.enable(malloc=False) if accel else minigrad.accel.disable())
     task = get_task("sort")

@@ -15,7 +15,6 @@ import pytest
 from threads import num_threads
 
 import minigrad
-import minigrad.backend as B
 import minigrad.functional as F
 from encoder.layers import TransformerEncoderLayer
 from encoder.tasks import get_task

@@ -85,4 +85,13 @@ def set_num_threads(n: int) -> None:
         _state["parts"]["threads"] = f"{n} (set_num_threads)"
 
 
-__all__ = ["data_parallel_backward", "disable", "enable", "get_num_threads", "is_enabled", "set_num_threads", "status", "summary"]
+__all__ = [
+    "data_parallel_backward",
+    "disable",
+    "enable",
+    "get_num_threads",
+    "is_enabled",
+    "set_num_threads",
+    "status",
+    "summary",
+]

@@ -21,7 +21,6 @@ from typing import Any
 from .allocator import share_the_main_heap
 
 
-
 def _default_threads() -> int:
     env = os.environ.get("MINIGRAD_NUM_THREADS")
     if env:
