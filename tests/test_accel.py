@@ -121,6 +121,11 @@ CASES = {
         ("3d", lambda x, w, b: F.linear_relu(x, w, b), [(2, 3, 5), (4, 5), (4,)]),
         ("no_bias", lambda x, w: F.linear_relu(x, w), [(6, 5), (3, 5)]),
     ],
+    "FastMatMul": [  # a stack big enough to be split over the threads, and a small one
+        ("big_stack", lambda a, b: a @ b, [(8, 4, 64, 32), (8, 4, 32, 128)]),
+        ("small_stack", lambda a, b: a @ b, [(2, 3, 4, 5), (2, 3, 5, 6)]),
+        ("broadcast", lambda a, b: a @ b, [(2, 3, 4, 5), (5, 6)]),
+    ],
     "FastIndexAddZeros": [  # the backward of an embedding lookup and of integer indexing
         ("embedding", lambda w: F.embedding(minigrad.tensor([[1, 3, 1], [0, 3, 3]]), w), [(5, 4)]),
         ("getitem", lambda x: x[minigrad.tensor([2, 0, 2, 1])], [(4, 3)]),

@@ -19,10 +19,11 @@ from ..autograd import is_grad_enabled
 from ..ops.attention import AttentionWeights
 from ..ops.indexing import IndexAddZeros
 from ..ops.layernorm import LayerNorm
-from ..ops.linalg import LinearReLU
+from ..ops.linalg import LinearReLU, MatMul
 from ..ops.reduction import sum_to_array
 from ..ops.softmax import Softmax
 from ..optim.adam import adam_update
+from . import threads
 
 _KERNELS: dict[str, Any] = {}  # device -> its kernel set, while registered
 
@@ -154,13 +155,36 @@ class FastIndexAddZeros(IndexAddZeros):
         return super().forward(g, shape=shape, index=index, advanced=advanced)
 
 
-OPS = (FastLayerNorm, FastAttentionWeights, FastSoftmax, FastLinearReLU, FastIndexAddZeros)
+class FastMatMul(MatMul):
+    """A large stack of small matrices (attention's heads), split over the threads along
+    its first axis: NumPy multiplies the matrices of a stack one after the other."""
+
+    min_size = 1 << 18  # output elements; below this a hand-off to a thread costs more than it saves
+
+    def forward(self, a, b):
+        parts = threads.get_num_threads()
+        if a.ndim < 3 or a.shape[:-2] != b.shape[:-2] or parts < 2 or not threads.allowed():
+            return super().forward(a, b)
+        out = self.xp.empty(a.shape[:-1] + b.shape[-1:], dtype=self.xp.result_type(a, b))
+        if out.size < self.min_size or a.shape[0] < 2:
+            return self.xp.matmul(a, b, out=out)
+
+        def rows(lo, hi):  # each thread writes its own slice of out
+            self.xp.matmul(a[lo:hi], b[lo:hi], out=out[lo:hi])
+
+        threads.run_jobs(rows, a.shape[0])
+        return out
+
+
+OPS = (FastLayerNorm, FastAttentionWeights, FastSoftmax, FastLinearReLU, FastIndexAddZeros, FastMatMul)
+CPU_ONLY = (FastMatMul,)  # the GPU runs a stack of matrices as one batched product already
 
 
 def _register(device: str, kernels: Any) -> None:
     _KERNELS[device] = kernels
     for op in OPS:
-        registry.register(op.__mro__[1], device, op)
+        if device == "cpu" or op not in CPU_ONLY:
+            registry.register(op.__mro__[1], device, op)
 
     def fast_adam(updates, beta1, beta2, eps):
         if not kernels.adam_update(updates, beta1, beta2, eps):

@@ -39,17 +39,21 @@ class AttentionWeights(Function):
     def forward(self, q, k, *float_mask, bool_mask=None, scale=1.0):
         xp = self.xp
         self.scale = scale
-        s = (q @ k.swapaxes(-1, -2)) * scale
+        s = q @ k.swapaxes(-1, -2)  # the scores, then (in place) the weights
+        s *= scale
         if float_mask:
-            s = s + float_mask[0]
+            s += float_mask[0]
         if bool_mask is not None:
             s = xp.where(bool_mask, -xp.inf, s)
         m = s.max(axis=-1, keepdims=True)
-        m = xp.where(xp.isneginf(m), 0.0, m)  # a fully masked row: exp(-inf) = 0 everywhere
-        e = xp.exp(s - m)
-        total = e.sum(axis=-1, keepdims=True)
-        self.out = (e / xp.where(total == 0, 1.0, total)).astype(s.dtype, copy=False)
-        return self.out
+        m[xp.isneginf(m)] = 0.0  # a fully masked row: exp(-inf - 0) = 0 everywhere
+        s -= m
+        xp.exp(s, out=s)
+        total = s.sum(axis=-1, keepdims=True)
+        total[total == 0] = 1.0  # that row stays 0, not 0/0
+        s /= total
+        self.out = s
+        return s
 
     def backward(self, g):
         q, k = self.inputs[0], self.inputs[1]

@@ -39,13 +39,14 @@ class LayerNorm(Function):
         self.axes = tuple(range(x.ndim - naxes, x.ndim))
         self.eps, self.has_weight, self.has_bias = eps, has_weight, has_bias
         self.mu = x.mean(axis=self.axes, keepdims=True)
-        var = ((x - self.mu) ** 2).mean(axis=self.axes, keepdims=True)
+        y = x - self.mu  # x - mu, then (in place) xhat, then y
+        var = (y * y).mean(axis=self.axes, keepdims=True)
         self.rstd = 1.0 / xp.sqrt(var + eps)
-        y = (x - self.mu) * self.rstd
+        y *= self.rstd
         if has_weight:
-            y = y * affine[0]
+            y *= affine[0]
         if has_bias:
-            y = y + affine[-1]
+            y += affine[-1]
         return y
 
     def _stats(self):
