@@ -11,16 +11,14 @@ time:
 * free memory at the top of the heap beyond ``M_TRIM_THRESHOLD`` (adaptive as well) is
   returned to the kernel.
 
-Measured on the 2-core test machine, a ``small`` training step alone in its process
-(``benchmarks/encoder_step.py --no-torch``): 4,642 page faults and 32.0 ms a step with the
-defaults; 1 fault and 24.3-24.9 ms with :func:`keep_freed_memory`. ``medium``: 21,436
-faults and 379 ms, then 1 fault and 348 ms. (In a process that also runs PyTorch,
-PyTorch's own large blocks raise glibc's adaptive thresholds early, which hid this cost
-from the benchmark.)
+A training step alone in its process pays thousands of page faults a step with the
+defaults, and almost none with :func:`keep_freed_memory` (docs/performance.md has the
+figures). In a process that also runs PyTorch, PyTorch's own large blocks raise glibc's
+adaptive thresholds early, which hides this cost from a side-by-side benchmark.
 
 Two settings, both process-wide:
 
-* :func:`keep_freed_memory`, applied when minigrad is imported: blocks up to 32 MiB come
+* :func:`keep_freed_memory`, applied by ``minigrad.accel.enable()``: blocks up to 32 MiB come
   from the heap and up to 1 GiB of freed memory stays there for reuse. The peak memory
   of a step does not change (the next step reuses the same pages); the difference is
   that the process keeps its peak until it exits instead of handing it back between
@@ -113,13 +111,11 @@ def share_the_main_heap() -> bool:
     By default glibc gives each new thread a heap of its own, and such a heap hands freed
     memory back to the operating system eagerly. A worker thread that allocates the same
     arrays step after step (a chunk's activations under data parallelism) then faults its
-    memory in again every step: 1,121 page faults a step for ``small`` with two chunks,
-    against 1 with one shared heap, and 4% of the step (``benchmarks/encoder_step.py
-    --data-parallel 2``). ``mallopt(M_ARENA_MAX, 1)`` makes new threads use the main heap,
-    which keeps freed memory for reuse; its lock costs little, since NumPy allocates a few
-    large arrays per op. Called when minigrad starts its worker threads
-    (``minigrad.parallel``); ``MINIGRAD_SHARED_HEAP=0`` leaves it alone. Returns True when
-    it was set.
+    memory in again every step (docs/performance.md). ``mallopt(M_ARENA_MAX, 1)`` makes new
+    threads use the main heap, which keeps freed memory for reuse; its lock costs little,
+    since NumPy allocates a few large arrays per op. Called when minigrad starts its worker
+    threads (``minigrad.accel.threads``); ``MINIGRAD_SHARED_HEAP=0`` leaves it alone.
+    Returns True when it was set.
     """
     if os.environ.get(HEAP_SETTING, "1") == "0":
         return False
