@@ -372,3 +372,19 @@ def test_minigrad_device_environment_variable():
     bad = _python(code, MINIGRAD_DEVICE="tpu")
     assert bad.returncode != 0
     assert "BackendError" in bad.stderr and "tpu" in bad.stderr
+
+
+def test_batched_int_at_float_matmul():
+    a = np.arange(2 * 2 * 3 * 4).reshape(2, 2, 3, 4)
+    b = np.random.default_rng(0).standard_normal((2, 2, 4, 5))
+    c = minigrad.tensor(a) @ minigrad.tensor(b, dtype="float64")
+    assert c.dtype == minigrad.float64
+    np.testing.assert_allclose(c.numpy(), a @ b, rtol=1e-12)
+
+
+def test_layer_norm_of_integers_computes_in_float64():
+    x = minigrad.tensor(np.arange(12).reshape(3, 4))
+    y = minigrad.functional.layer_norm(x, 4)
+    assert y.dtype == np.float64
+    row = np.arange(4.0)
+    np.testing.assert_allclose(y.numpy()[0], (row - row.mean()) / np.sqrt(row.var() + 1e-5))
