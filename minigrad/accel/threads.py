@@ -7,8 +7,9 @@ once. The slices depend only on the thread count, so a run is reproducible for a
 :func:`get_num_threads`, and results come back in slice order.
 
 The thread count defaults to the CPUs this process may use; ``MINIGRAD_NUM_THREADS`` or
-``minigrad.set_num_threads`` change it (1 turns the threads off). Threads start only
-when the acceleration is on (:func:`allow`) and some work asks for them.
+``minigrad.set_num_threads`` change it (1 turns the threads off). Their users (data
+parallelism, the accelerated matrix product) ask :func:`allowed` first, which is true
+only while the acceleration is on; the threads start on the first job that needs them.
 """
 
 from __future__ import annotations
