@@ -26,7 +26,7 @@ import test_backend_independence as BI
 import test_ops_gradcheck as GC
 
 import minigrad.ops
-from minigrad import autograd
+from minigrad import autograd, gradcheck
 from minigrad.autograd import Function
 
 pytestmark = pytest.mark.usefixtures("accel_mode")  # the reference path and the acceleration
@@ -303,6 +303,39 @@ def rows_missing_their_op(op_rows):
     return problems
 
 
+def _check_keywords(table, row):
+    """The gradcheck keywords a row's test passes (OP_CASES rows may carry some)."""
+    case = GC.OP_CASES[row] if table == "OP_CASES" else ()
+    return case[2] if len(case) > 2 else {}
+
+
+def rows_blind_to_their_op(op_rows, factor=1.1):
+    """Pinned first-order rows whose gradient check still passes when the gradient flowing
+    into their op's backward is scaled by ``factor`` (a hook on each of the op's nodes):
+    such a row cannot see a wrong backward of its op (e.g. an output scaled by 1e-9)."""
+    problems = []
+    for op, entries in op_rows.items():
+
+        def scale_into(node, out, op=op):
+            if _reference_op(type(node)) == op:
+                out.register_hook(lambda g: g * factor)
+
+        for entry in entries:
+            table, row = _split(entry)
+            if table not in FIRST_ORDER:
+                continue
+            fn, inputs = TABLES[table][1](row)
+            observers = autograd.node_observers
+            autograd.node_observers = [*observers, scale_into]
+            try:
+                passed = gradcheck(fn, inputs, raise_exception=False, **_check_keywords(table, row))
+            finally:
+                autograd.node_observers = observers
+            if passed:
+                problems.append(f"{op}: row {entry} passes with the gradient into its op scaled by {factor}")
+    return problems
+
+
 # ---- the tests ------------------------------------------------------------------------------------
 def test_discovery_finds_the_op_families():
     """The walk reaches every module (a broken walk would make the checks below vacuous)."""
@@ -361,6 +394,11 @@ def test_every_pinned_row_builds_a_node_of_its_op(marked):
     assert not problems, "\n".join(problems)
 
 
+def test_every_first_order_row_sees_a_wrong_gradient_of_its_op(marked):
+    problems = rows_blind_to_their_op(OP_ROWS)
+    assert not problems, "\n".join(problems)
+
+
 def test_the_checks_catch_a_broken_mapping():
     """Each check names what is wrong: a new op without rows, a stale op, an unknown row,
     a missing kind without a reason, a row that does not reach its op."""
@@ -392,3 +430,8 @@ def test_the_checks_catch_a_broken_mapping():
     assert rows_missing_their_op({log: ("UNARY_OPS:log", "UNARY_OPS:exp")}) == [
         f"{log}: row UNARY_OPS:exp records no Log node"
     ]
+    # a row whose output is scaled by 1e-9 (the gradient falls under gradcheck's atol) sees nothing
+    assert rows_blind_to_their_op({log: ("UNARY_OPS:log",)}, factor=1 + 1e-9) == [
+        f"{log}: row UNARY_OPS:log passes with the gradient into its op scaled by {1 + 1e-9}"
+    ]
+    assert not rows_blind_to_their_op({log: ("UNARY_OPS:log",)})
