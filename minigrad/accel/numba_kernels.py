@@ -224,9 +224,32 @@ def adam_update(
 
 def adam_update_many(updates: Any, beta1: float, beta2: float, eps: float) -> None:
     """:func:`adam_update` for each ``(p, g, m, v, step_size, bias_correction2_sqrt)`` of
-    ``updates`` (any mix of float32 and float64 parameters)."""
+    ``updates`` (any mix of float32 and float64 parameters): one compiled call per parameter,
+    after a quick check (the full one, and a copy of g, when that fails)."""
+    beta1, beta2, eps = float(beta1), float(beta2), float(eps)
     for p, g, m, v, step_size, bc2_sqrt in updates:
-        adam_update(p, g, m, v, step_size, bc2_sqrt, beta1, beta2, eps)
+        if not _ready_for_adam(p, g, m, v):
+            adam_update(p, g, m, v, step_size, bc2_sqrt, beta1, beta2, eps)
+            continue
+        kernel = loops.adam_update if p.size < 2 * loops.CHUNK else loops.adam_update_chunks
+        kernel(p, g, m, v, beta1, beta2, float(step_size), float(bc2_sqrt), eps)
+
+
+def _ready_for_adam(p: Any, g: Any, m: Any, v: Any) -> bool:
+    """True when p, g, m, v are NumPy arrays of one shape and float dtype, C-contiguous, p, m, v writable."""
+    if not (type(p) is type(g) is type(m) is type(v) is np.ndarray):
+        return False
+    if not (p.shape == g.shape == m.shape == v.shape and p.dtype == g.dtype == m.dtype == v.dtype):
+        return False
+    pf, gf, mf, vf = p.flags, g.flags, m.flags, v.flags
+    return (
+        p.dtype in _FLOATS
+        and pf.c_contiguous
+        and gf.c_contiguous
+        and mf.c_contiguous
+        and vf.c_contiguous
+        and (pf.writeable and mf.writeable and vf.writeable)
+    )
 
 
 def scatter_add(target: np.ndarray, index: Any, values: Any) -> None:
