@@ -1,6 +1,6 @@
 """Time each numba kernel (``minigrad.accel.numba_kernels``) against its plain NumPy formula.
 
-    PYTHONPATH=. python benchmarks/numba_kernels.py [--rounds 3] [--samples 15]
+    PYTHONPATH=. python benchmarks/numba_kernels.py [--rounds 3] [--samples 15] [--only KERNEL ...]
 
 Shapes: those of a training step of the "small" and "medium" benchmark models
 (``benchmarks/bench_utils.py``): layer norm (2048, 256); attention softmax (32, 8, 64, 64)
@@ -152,6 +152,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--samples", type=int, default=15)
+    parser.add_argument("--only", nargs="+", metavar="KERNEL", help="time only these kernels (names as in the table)")
     args = parser.parse_args()
     layer = K.configure_threading()
     two = min(2, numba.config.NUMBA_NUM_THREADS)
@@ -162,6 +163,8 @@ def main() -> None:
     header = f"{'kernel':20s} {'shape':36s} " + " ".join(f"{c:>8s}" for c in columns)
     print(header + "\n" + "-" * len(header))
     for name, shape, numpy_call, numba_call in cases():
+        if args.only and name not in args.only:
+            continue
         numpy_call(), numba_call()  # compiled (or loaded from the cache) before timing
         times: dict[str, list[float]] = {"numpy": [], "1": [], "2": []}
         for _ in range(args.rounds):
