@@ -39,18 +39,22 @@ _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def supported(*arrays: Any) -> bool:
-    """True when ``arrays`` (None entries skipped) are NumPy arrays of one dtype, float32 or
-    float64, and C-contiguous: what the kernels take as they are and can write in place."""
+    """True when ``arrays`` (None entries skipped) are writable NumPy arrays of one dtype,
+    float32 or float64, and C-contiguous: what the kernels can write in place."""
     present = [a for a in arrays if a is not None]
     return bool(present) and all(
-        type(a) is np.ndarray and a.dtype == present[0].dtype and a.dtype in _FLOATS and a.flags.c_contiguous
+        type(a) is np.ndarray
+        and a.dtype == present[0].dtype
+        and a.dtype in _FLOATS
+        and a.flags.c_contiguous
+        and a.flags.writeable
         for a in present
     )
 
 
 def _writable(name: str, *arrays: Any) -> None:
     if not supported(*arrays):
-        raise ValueError(f"{name}: needs C-contiguous float32 or float64 NumPy arrays of one dtype to write in place")
+        raise ValueError(f"{name}: needs writable C-contiguous float32 or float64 NumPy arrays of one dtype")
 
 
 def _readable(name: str, a: Any, like: np.ndarray, shape: tuple[int, ...] | None = None) -> np.ndarray:
@@ -142,7 +146,9 @@ def _mask_layout(mask: Any, shape: tuple[int, ...], dtype: np.dtype) -> tuple[np
     if np.broadcast_shapes(mask.shape, shape) != shape:
         raise ValueError(f"attention_softmax: a mask of shape {mask.shape} does not broadcast to the scores {shape}")
     mask = mask.reshape((1,) * (len(shape) - mask.ndim) + mask.shape)
-    mask = np.ascontiguousarray(np.broadcast_to(mask, mask.shape[:-1] + shape[-1:]), dtype=dtype)  # keys kept
+    if mask.shape[-1] != shape[-1]:  # one entry for all keys: spelled out per key
+        mask = np.broadcast_to(mask, mask.shape[:-1] + shape[-1:])
+    mask = np.ascontiguousarray(mask, dtype=dtype)
     steps = [stride // mask.itemsize if size > 1 else 0 for stride, size in zip(mask.strides, mask.shape)]
     if len(shape) == 1:
         return mask.reshape(-1), np.zeros(1, dtype=np.int64), 1, 0
@@ -194,6 +200,8 @@ def relu_backward(g: Any, y: Any, want_dbias: bool) -> tuple[np.ndarray, np.ndar
     y = _readable("relu_backward y", y, g, g.shape)
     dx = np.empty_like(g)
     n = g.shape[-1]
+    if g.size == 0:
+        return dx, (np.zeros(n, dtype=g.dtype) if want_dbias else None)
     dbias = loops.relu_backward(g.reshape(-1, n), y.reshape(-1, n), dx.reshape(-1, n), bool(want_dbias))
     return dx, (dbias if want_dbias else None)
 
@@ -216,9 +224,32 @@ def adam_update(
 
 def adam_update_many(updates: Any, beta1: float, beta2: float, eps: float) -> None:
     """:func:`adam_update` for each ``(p, g, m, v, step_size, bias_correction2_sqrt)`` of
-    ``updates`` (any mix of float32 and float64 parameters)."""
+    ``updates`` (any mix of float32 and float64 parameters): one compiled call per parameter,
+    after a quick check (the full one, and a copy of g, when that fails)."""
+    beta1, beta2, eps = float(beta1), float(beta2), float(eps)
     for p, g, m, v, step_size, bc2_sqrt in updates:
-        adam_update(p, g, m, v, step_size, bc2_sqrt, beta1, beta2, eps)
+        if not _ready_for_adam(p, g, m, v):
+            adam_update(p, g, m, v, step_size, bc2_sqrt, beta1, beta2, eps)
+            continue
+        kernel = loops.adam_update if p.size < 2 * loops.CHUNK else loops.adam_update_chunks
+        kernel(p, g, m, v, beta1, beta2, float(step_size), float(bc2_sqrt), eps)
+
+
+def _ready_for_adam(p: Any, g: Any, m: Any, v: Any) -> bool:
+    """True when p, g, m, v are NumPy arrays of one shape and float dtype, C-contiguous, p, m, v writable."""
+    if not (type(p) is type(g) is type(m) is type(v) is np.ndarray):
+        return False
+    if not (p.shape == g.shape == m.shape == v.shape and p.dtype == g.dtype == m.dtype == v.dtype):
+        return False
+    pf, gf, mf, vf = p.flags, g.flags, m.flags, v.flags
+    return (
+        p.dtype in _FLOATS
+        and pf.c_contiguous
+        and gf.c_contiguous
+        and mf.c_contiguous
+        and vf.c_contiguous
+        and (pf.writeable and mf.writeable and vf.writeable)
+    )
 
 
 def scatter_add(target: np.ndarray, index: Any, values: Any) -> None:

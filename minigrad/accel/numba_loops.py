@@ -39,7 +39,6 @@ _reduction = njit(fastmath={"reassoc"}, **_OPTIONS)
 
 BLOCKS = 32  # at most this many partial sums in a sum over rows
 CHUNK = 1 << 15  # elements per thread task of the elementwise kernels (Adam)
-COLUMNS = 64  # columns per thread task of scatter_add
 
 
 # ---- scalar helpers (type-specialized: float32 and float64 differ in their bits) ----------------
@@ -383,15 +382,12 @@ def checked_rows(index, n_rows):
     return rows, -1
 
 
-@_parallel
+@_serial
 def scatter_add(target, rows, values):
-    """target[rows[i]] += values[i] for i = 0, 1, ... (target (V, D), values (len(rows), D)).
-    The threads take column chunks, so every element adds up in the order of i, as
-    np.add.at does: its bits."""
-    d = target.shape[1]
-    for c in prange((d + COLUMNS - 1) // COLUMNS):
-        lo, hi = c * COLUMNS, min((c + 1) * COLUMNS, d)
-        for i in range(rows.size):
-            t, v = target[rows[i], lo:hi], values[i, lo:hi]
-            for j in range(hi - lo):
-                t[j] += v[j]
+    """target[rows[i]] += values[i] for i = 0, 1, ... in order (target (V, D), values
+    (len(rows), D)): np.add.at's additions in its order, so its bits. One thread: the rows
+    are short and scattered, and splitting their columns over threads does not pay."""
+    for i in range(rows.size):
+        t, v = target[rows[i]], values[i]
+        for j in range(t.size):
+            t[j] += v[j]
