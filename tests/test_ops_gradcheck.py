@@ -865,3 +865,24 @@ def test_cross_entropy_forward_matches_reference(reduction, smoothing):
     out = F.cross_entropy(minigrad.tensor(x, dtype="float64"), minigrad.tensor(t), label_smoothing=smoothing,
                           reduction=reduction)  # fmt: skip
     np.testing.assert_allclose(out.numpy(), expected, rtol=1e-10)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+def test_cross_entropy_composite_equals_the_fused_op(reduction, smoothing):
+    """The README's claim: F.cross_entropy_composite (log_softmax, indexing, mean) gives the
+    fused F.cross_entropy's value and gradient, ignored targets included."""
+    r = np.random.default_rng(7)
+    x = minigrad.tensor(r.standard_normal((3, 4, 5)), dtype="float64")
+    t = r.integers(0, 5, (3, 4))
+    t[0, 1] = t[2, 3] = -100
+    target = minigrad.tensor(t)
+    u = None if reduction != "none" else minigrad.tensor(r.standard_normal((3, 4)), dtype="float64")
+    results = []
+    for fn in (F.cross_entropy, F.cross_entropy_composite):
+        xs = x.detach().requires_grad_()
+        loss = fn(xs, target, label_smoothing=smoothing, reduction=reduction)
+        (loss if u is None else loss * u).sum().backward()
+        results.append((loss.detach().numpy(), xs.grad.numpy()))
+    np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(results[1][1], results[0][1], rtol=1e-12, atol=1e-14)
