@@ -121,7 +121,7 @@ def memory_child(args: argparse.Namespace) -> None:
         be.apply_accel(args.accel, args.malloc_tuning)
     # One step of the tiny model first, thrown away: it triggers the imports and one-time
     # set-up that happen lazily on a first step (torch.optim imports torch._dynamo, for
-    # instance, ~80 MiB), so they count as imports, not as the step's memory.
+    # instance), so they count as imports, not as the step's memory.
     tiny = bu.CONFIGS["tiny"]
     if framework == "minigrad":
         bu.minigrad_step(*bu.build_minigrad(tiny, device), bu.minigrad_inputs(bu.make_batch(tiny), device))

@@ -24,7 +24,7 @@ ones, in which numba compiles or loads its kernels):
      argument checks, Tensor methods) and the engine outside the ops' backward (graph
      walk, gradient accumulation) is printed per phase.
 
-   The timers add about a microsecond per call, so the breakdown's total is a little
+   The timers add a little time to every call, so the breakdown's total is a little
    above the uninstrumented step.
 With ``--device cuda`` the phases are timed with a GPU synchronize after each one, and
 ``--torch`` adds PyTorch's phases on the same device. The per-op columns are then the time
