@@ -1,6 +1,6 @@
 """How much of the step-time ratio is the BLAS library? The projections' products alone.
 
-    PYTHONPATH=. /work/torchenv/bin/python benchmarks/blas_share.py --config medium [--threads 1]
+    PYTHONPATH=. $TORCH_PYTHON benchmarks/blas_share.py --config medium [--threads 1] [--accel off]
 
 A training step of the encoder is mostly the matrix products of its Linear layers (the
 q, k, v and output projections, the feed-forward network, the head): forward
@@ -15,7 +15,8 @@ framework's own shapes, in step order, and times them next to the full steps:
   product of 3 * d_model columns: PyTorch packs them), with torch;
 * ``numpy products, packed``: PyTorch's shapes with NumPy (what packing q, k and v
   would give minigrad's products);
-* the two full steps, as in ``encoder_step.py``.
+* the two full steps, as in ``encoder_step.py`` (minigrad with ``--accel on``, the
+  default, or ``off``: the projections' products are NumPy's either way).
 
 All five alternate round by round (``bench_utils.time_interleaved``). It prints each
 one's median, the ratio of the products alone, the time each step spends outside them
@@ -32,7 +33,9 @@ import argparse
 import sys
 from typing import Any
 
-import bench_utils as bu  # first: it imports minigrad before NumPy (see its comment)
+import bench_env as be
+import bench_measure as bm
+import bench_utils as bu
 import numpy as np
 
 DEFAULT_REPEATS = {"tiny": 100, "small": 30, "medium": 10}
@@ -73,21 +76,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--settle-ms", type=float, default=None, help="as encoder_step.py")
     p.add_argument("--seed", type=int, default=0)
+    be.add_accel_flags(p)
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    torch = bu.import_torch()
+    torch = be.import_torch()
     if torch is None:
         print("blas_share: needs torch (run it with a Python that has torch, see benchmarks/README.md)")
         return 1
     cfg = bu.CONFIGS[args.config]
     repeats = args.repeats if args.repeats is not None else DEFAULT_REPEATS[args.config]
-    threads, how = bu.resolve_threads(args.threads)
+    threads, how = be.resolve_threads(args.threads)
+    be.apply_accel(args.accel, args.malloc_tuning)
     torch.set_num_threads(threads)
-    print(f"blas_share: {cfg.describe()}; float32")
-    for line in bu.environment_lines(torch):
+    print(f"blas_share: {cfg.describe()}; float32, minigrad --accel {args.accel}")
+    for line in be.environment_lines(torch):
         print(line)
     print(f"threads: numpy BLAS {threads} [{how}], torch intra-op {torch.get_num_threads()}")
 
@@ -114,15 +119,20 @@ def main(argv: list[str] | None = None) -> int:
         "torch products": torch_products,
         "numpy products, packed": np_packed,
     }
-    settle = bu.settle_seconds(threads, args.settle_ms)
+    settle = bm.settle_seconds(threads, args.settle_ms)
     print(f"timing {repeats} rounds after {args.warmup} warmup, the five alternating")
-    times, _ = bu.time_interleaved(fns, repeats, args.warmup, settle=settle)
-    ms = {name: bu.median(ts) * 1e3 for name, ts in times.items()}
+    times, _ = bm.time_interleaved(fns, repeats, args.warmup, settle=settle)
+    ms = {name: bm.median(ts) * 1e3 for name, ts in times.items()}
 
     print()
     print(f"{'':<22} {'median ms':>10} {'GFLOP/s':>8}")
-    rows = (("minigrad step", None), ("pytorch step", None), ("numpy products", np_flops),
-            ("torch products", torch_flops), ("numpy products, packed", np_flops))
+    rows = (
+        ("minigrad step", None),
+        ("pytorch step", None),
+        ("numpy products", np_flops),
+        ("torch products", torch_flops),
+        ("numpy products, packed", np_flops),
+    )
     for name, flops in rows:
         rate = f"{flops / ms[name] / 1e6:8.1f}" if flops else f"{'':>8}"
         print(f"{name:<22} {ms[name]:>10.2f} {rate}")
@@ -132,10 +142,14 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"step ratio minigrad/pytorch:               {step_ratio:.2f}x")
     print(f"products alone, numpy/torch:               {ms['numpy products'] / ms['torch products']:.2f}x")
-    print(f"the rest of the step (step - products):    minigrad {rest_mg:.2f} ms, pytorch {rest_th:.2f} ms, "
-          f"ratio {rest_mg / rest_th:.2f}x")
-    print(f"products' share of the step:               minigrad {ms['numpy products'] / ms['minigrad step']:.0%}, "
-          f"pytorch {ms['torch products'] / ms['pytorch step']:.0%}")
+    print(
+        f"the rest of the step (step - products):    minigrad {rest_mg:.2f} ms, pytorch {rest_th:.2f} ms, "
+        f"ratio {rest_mg / rest_th:.2f}x"
+    )
+    print(
+        f"products' share of the step:               minigrad {ms['numpy products'] / ms['minigrad step']:.0%}, "
+        f"pytorch {ms['torch products'] / ms['pytorch step']:.0%}"
+    )
     print(f"step ratio with torch's products instead:  {(rest_mg + ms['torch products']) / ms['pytorch step']:.2f}x")
     print(f"numpy products, packed/unpacked:           {ms['numpy products, packed'] / ms['numpy products']:.2f}x")
     return 0

@@ -1,14 +1,17 @@
 """What does one call cost the CPU on a GPU? CuPy primitives, minigrad's kernels, PyTorch.
 
-    PYTHONPATH=. python benchmarks/cupy_overhead.py [--calls 2000] [--no-torch]
+    PYTHONPATH=. python benchmarks/cupy_overhead.py [--calls 2000] [--no-torch] [--accel off]
 
-On a GPU the training steps of this project's models are bound by the CPU time spent
-issuing kernels (README, "On a GPU"), so what matters is not how fast a kernel runs but
-what its call costs the host. Each row issues ``--calls`` calls of one primitive on
-small arrays (so that the GPU keeps up and the queue never fills), synchronizes once at
-the end, and prints the host time per call, the median of 5 such runs. The arrays have
+On a GPU a small model's training step is bound by the CPU time spent issuing kernels,
+so what matters is not how fast a kernel runs but what its call costs the host. Each
+row issues ``--calls`` calls of one primitive on small arrays (so that the GPU keeps up
+and the queue never fills), synchronizes once at the end, and prints the host time per
+call, the median of 5 such runs. The arrays have
 the medium config's sizes where the GPU work stays short (a (2048, 256) activation, the
 (32, 8, 64, 64) attention scores). Rows whose API is missing print ``n/a`` and why.
+The ``accel.cuda`` rows call minigrad's CUDA kernels (``minigrad.accel.cuda``) directly;
+the ``minigrad`` rows run whole ops, with the acceleration on (``--accel on``, the
+default) or on the reference path (``--accel off``).
 
 Needs CuPy and a GPU; PyTorch rows need a torch with CUDA.
 """
@@ -20,10 +23,12 @@ import sys
 import time
 from collections.abc import Callable
 
-import bench_utils as bu  # first: it imports minigrad before NumPy (see its comment)
+import bench_env as be
+import bench_measure as bm
 import numpy as np
 
 import minigrad
+import minigrad.functional as F
 
 
 def per_call_us(fn: Callable[[], object], calls: int, sync: Callable[[], None]) -> float:
@@ -38,12 +43,13 @@ def per_call_us(fn: Callable[[], object], calls: int, sync: Callable[[], None]) 
             fn()
         sync()
         runs.append((time.perf_counter() - start) / calls * 1e6)
-    return bu.median(runs)
+    return bm.median(runs)
 
 
 def cupy_rows(cupy: object) -> dict[str, Callable[[], object]]:
+    from minigrad.accel import cuda as kernels
+
     cp = cupy
-    backend = minigrad.backend.get_backend("cuda")
     f32 = np.float32
     x = cp.random.standard_normal((2048, 256), dtype=f32)
     y = cp.random.standard_normal((2048, 256), dtype=f32)
@@ -54,6 +60,8 @@ def cupy_rows(cupy: object) -> dict[str, Callable[[], object]]:
     q, k = qkv[:, :, 0].transpose(0, 2, 1, 3), qkv[:, :, 1].transpose(0, 2, 1, 3)  # heads' views
     scores = cp.empty((32, 8, 64, 64), dtype=f32)
     small = cp.ones((64, 64), dtype=f32)
+    # one parameter's Adam update: (p, g, m, v, step size, sqrt of the second bias correction)
+    adam = [(w.copy(), cp.ones_like(w), cp.zeros_like(w), cp.zeros_like(w), 1e-3, 1.0)]
     double = cp.ElementwiseKernel("T x", "T y", "y = x * 2", "overhead_double")
     rows: dict[str, Callable[[], object]] = {
         "cupy.empty (2048, 256)": lambda: cp.empty((2048, 256), dtype=f32),
@@ -64,10 +72,11 @@ def cupy_rows(cupy: object) -> dict[str, Callable[[], object]]:
         "ElementwiseKernel y = 2x": lambda: double(x, out),
         "x.reshape(-1, 128)": lambda: x.reshape(-1, 128),
         "x.sum(axis=-1)": lambda: x.sum(axis=-1),
-        "backend.row_sum (RawKernel)": lambda: backend.row_sum(x),
-        "backend.col_sum (RawKernel)": lambda: backend.col_sum(x),
-        "backend.layer_norm_forward": lambda: backend.layer_norm_forward(x, bias, bias, 1e-5),
-        "backend.softmax_rows (32,8,64,64)": lambda: backend.softmax_rows(scores),
+        "x.sum(axis=0)": lambda: x.sum(axis=0),
+        "accel.cuda.layer_norm_forward": lambda: kernels.layer_norm_forward(x, bias, bias, 1e-5),
+        "accel.cuda.attention_softmax (in place)": lambda: kernels.attention_softmax(scores, 1.0, None, None),
+        "accel.cuda.softmax_forward (32,8,64,64)": lambda: kernels.softmax_forward(scores),
+        "accel.cuda.adam_update (256x256)": lambda: kernels.adam_update(adam, 0.9, 0.999, 1e-8),
         "x @ w.T (2048x256x256)": lambda: x @ w.T,
         "small @ small (64x64)": lambda: small @ small,
         "cupy.dot(x, w)": lambda: cp.dot(x, w),
@@ -94,13 +103,15 @@ def cupy_rows(cupy: object) -> dict[str, Callable[[], object]]:
     mx = minigrad.tensor(cp.asnumpy(x), device="cuda", requires_grad=True)
     my = minigrad.tensor(cp.asnumpy(y), device="cuda")
     rows["minigrad a + b (graph recorded)"] = lambda: mx + my
-    rows["minigrad a + b (no_grad)"] = lambda: _no_grad_add(mx, my)
+    rows["minigrad a + b (no_grad)"] = lambda: _no_grad(lambda: mx + my)
+    mw, mb = minigrad.tensor(cp.asnumpy(bias), device="cuda"), minigrad.tensor(cp.asnumpy(bias), device="cuda")
+    rows["minigrad F.layer_norm (no_grad)"] = lambda: _no_grad(lambda: F.layer_norm(mx, 256, mw, mb))
     return rows
 
 
-def _no_grad_add(a: object, b: object) -> object:
+def _no_grad(fn: Callable[[], object]) -> object:
     with minigrad.no_grad():
-        return a + b  # type: ignore[operator]
+        return fn()
 
 
 def torch_rows(torch: object) -> dict[str, Callable[[], object]]:
@@ -126,18 +137,22 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--calls", type=int, default=2000)
     p.add_argument("--no-torch", action="store_true")
+    p.add_argument("--accel", choices=("on", "off"), default="on", help="for the minigrad rows (default on)")
     args = p.parse_args(argv)
     if not minigrad.is_available("cuda"):
         print("cupy_overhead: needs CuPy and a GPU (minigrad.is_available('cuda') is False)")
         return 1
     import cupy
 
+    be.apply_accel(args.accel, "off")  # the GPU's kernels; glibc's malloc does not matter here
+    for line in be.environment_lines():
+        print(line)
     print(f"cupy {cupy.__version__}, device {cupy.cuda.runtime.getDeviceProperties(0)['name'].decode()}")
     print(f"host time per call, us (median of 5 runs of {args.calls} calls, one synchronize each)\n")
     sync = cupy.cuda.Device().synchronize
     for name, fn in cupy_rows(cupy).items():
         print(f"{name:48s} {'n/a' if fn is None else f'{per_call_us(fn, args.calls, sync):8.1f}'}")
-    torch = None if args.no_torch else bu.import_torch()
+    torch = None if args.no_torch else be.import_torch()
     if torch is not None and torch.cuda.is_available():
         print()
         for name, fn in torch_rows(torch).items():

@@ -1,7 +1,7 @@
 """Time one full training step of the encoder classifier in minigrad and in PyTorch.
 
-    PYTHONPATH=. /work/torchenv/bin/python benchmarks/encoder_step.py --config medium
-    .venv/bin/python benchmarks/encoder_step.py --config tiny          # minigrad only (no torch)
+    PYTHONPATH=. $TORCH_PYTHON benchmarks/encoder_step.py --config medium [--accel off]
+    PYTHONPATH=. python benchmarks/encoder_step.py --config tiny --no-torch     # minigrad only
 
 A step is: zero the gradients, forward (embedding, encoder stack, mean pooling over the
 non-padding positions, linear head), cross-entropy, backward, Adam update. Both
@@ -9,6 +9,12 @@ frameworks run the *same* model with the *same* weights (ours copied into
 ``torch.nn.TransformerEncoder`` through ``encoder.interop``), on the same batch (tokens
 with padding and a key padding mask), in float32, with the same number of threads. The
 script first checks that both compute the same loss at step 0.
+
+minigrad runs with its acceleration on (``--accel on``, the default:
+``minigrad.accel.enable()``, numba kernels beneath the ops, threads, glibc keeping freed
+memory) or on the reference path (``--accel off``); the header prints
+``minigrad.accel.status()``. PyTorch runs in the same process either way, so the
+printed ratio compares the two under the same machine state.
 
 Timing: ``--warmup`` untimed steps each, then ``--repeats`` timed rounds in which the
 two frameworks alternate (the order flips every round; with several threads each timed
@@ -24,9 +30,11 @@ mark is reset there, see ``bench_utils.reset_peak_rss``), and the RSS increase t
 still held after the steps. On CUDA we print the GPU memory held by each framework's
 allocator instead.
 
-Flags that change the environment (--malloc-tuning, --unset-openblas-env, and --threads
-when threadpoolctl is missing) re-execute the script with the new variables, because the
-C libraries read them when they load; both frameworks then run under the same settings.
+glibc's malloc setting (``--malloc-tuning``; by default on with ``--accel on``, glibc's
+defaults with ``--accel off``) is process-wide: PyTorch's half runs under it too, and
+the memory subprocesses get the same setting. ``--unset-openblas-env`` (and ``--threads``
+when threadpoolctl is missing) re-execute the script with the new variables, because
+BLAS reads them when it loads.
 """
 
 from __future__ import annotations
@@ -37,6 +45,8 @@ import json
 import sys
 from typing import Any
 
+import bench_env as be
+import bench_measure as bm
 import bench_utils as bu
 
 DEFAULT_REPEATS = {"tiny": 100, "small": 30, "medium": 10}
@@ -67,11 +77,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-torch", action="store_true", help="time minigrad only")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     p.add_argument("--memory-steps", type=int, default=3, help="steps run by each memory subprocess (default 3)")
-    p.add_argument(
-        "--malloc-tuning",
-        action="store_true",
-        help="re-run with MALLOC_MMAP_THRESHOLD_=32MiB MALLOC_TRIM_THRESHOLD_=1GiB (glibc keeps freed memory)",
-    )
+    be.add_accel_flags(p)
     p.add_argument(
         "--unset-openblas-env", action="store_true", help="unset OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE (both)"
     )
@@ -99,18 +105,23 @@ def memory_child(args: argparse.Namespace) -> None:
     cfg = bu.CONFIGS[args.config]
     framework, device = args.memory_child, args.device
     if args.threads is not None:
-        bu.set_blas_threads(args.threads)
+        be.set_threads(args.threads)
     torch = None
     if framework == "pytorch":
-        torch = bu.import_torch()
+        torch = be.import_torch()
         if args.threads is not None:
             torch.set_num_threads(args.threads)
+        if be.malloc_wanted(args.accel, args.malloc_tuning):  # the parent ran PyTorch under it too
+            import minigrad
+
+            minigrad.accel.allocator.keep_freed_memory()
     else:
         import encoder.models  # noqa: F401
-        import minigrad  # noqa: F401
+
+        be.apply_accel(args.accel, args.malloc_tuning)
     # One step of the tiny model first, thrown away: it triggers the imports and one-time
     # set-up that happen lazily on a first step (torch.optim imports torch._dynamo, for
-    # instance, ~80 MiB), so they count as imports, not as the step's memory.
+    # instance), so they count as imports, not as the step's memory.
     tiny = bu.CONFIGS["tiny"]
     if framework == "minigrad":
         bu.minigrad_step(*bu.build_minigrad(tiny, device), bu.minigrad_inputs(bu.make_batch(tiny), device))
@@ -119,8 +130,8 @@ def memory_child(args: argparse.Namespace) -> None:
         bu.torch_step(torch, *bu.build_torch(torch, tiny, None, device), tiny_inputs)
     batch = bu.make_batch(cfg, args.seed)
     gc.collect()
-    exact = bu.reset_peak_rss()
-    base = bu.rss_bytes()
+    exact = bm.reset_peak_rss()
+    base = bm.rss_bytes()
     if framework == "minigrad":
         model, opt = bu.build_minigrad(cfg, device, args.seed)
         inputs = (
@@ -141,17 +152,17 @@ def memory_child(args: argparse.Namespace) -> None:
             bu.torch_step(torch, model, opt, inputs)
 
     step()
-    first_peak = bu.peak_rss_bytes()
-    before = bu.rss_bytes()
-    bu.reset_peak_rss()
+    first_peak = bm.peak_rss_bytes()
+    before = bm.rss_bytes()
+    bm.reset_peak_rss()
     for _ in range(max(args.memory_steps - 1, 1)):
         step()
-    steady_peak = bu.peak_rss_bytes()
+    steady_peak = bm.peak_rss_bytes()
     out: dict[str, Any] = {
         "framework": framework,
         "peak_increase": max(first_peak, steady_peak) - base,
         "step_peak": steady_peak - before,
-        "held_increase": bu.rss_bytes() - base,
+        "held_increase": bm.rss_bytes() - base,
         "baseline": base,
         "exact_peak": exact,
         "params": int(params),
@@ -205,19 +216,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.memory_child:
         memory_child(args)
         return 0
-    bu.reexec_with_env(bu.env_flag_changes(args.malloc_tuning, args.unset_openblas_env, args.threads))
+    be.reexec_with_env(be.env_flag_changes(args.unset_openblas_env, args.threads))
 
     cfg = bu.CONFIGS[args.config]
     repeats = args.repeats if args.repeats is not None else DEFAULT_REPEATS[args.config]
     device = args.device
-    torch = None if args.no_torch else bu.import_torch()
+    torch = None if args.no_torch else be.import_torch()
     torch_note = "disabled by --no-torch" if args.no_torch else "torch is not installed"
     if torch is not None and device == "cuda" and not torch.cuda.is_available():
         torch, torch_note = None, "this torch has no CUDA"
 
-    threads, how = bu.resolve_threads(args.threads)
-    print(f"encoder_step: {cfg.describe()}; device {device}, float32")
-    for line in bu.environment_lines(torch):
+    threads, how = be.resolve_threads(args.threads)
+    be.apply_accel(args.accel, args.malloc_tuning)
+    print(f"encoder_step: {cfg.describe()}; device {device}, float32, minigrad --accel {args.accel}")
+    for line in be.environment_lines(torch):
         print(line)
     torch_threads = "-"
     if torch is not None:
@@ -225,10 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         torch_threads = str(torch.get_num_threads())
     print(f"threads: numpy BLAS {threads} [{how}], torch intra-op {torch_threads}")
     if args.data_parallel > 1:
-        print(
-            f"minigrad step: the batch in {args.data_parallel} chunks, forward+backward on threads "
-            "(minigrad.data_parallel_backward; BLAS on 1 thread during the chunks)"
-        )
+        print(f"minigrad step: {be.data_parallel_note(args.data_parallel, threads)}")
     if torch is None:
         print(f"PyTorch comparison skipped: {torch_note}")
 
@@ -254,49 +263,51 @@ def main(argv: list[str] | None = None) -> int:
         fns["pytorch"] = lambda: bu.torch_step(torch, *th)
         if device == "cuda":
             sync["pytorch"] = torch.cuda.synchronize
-    counters = {"faults": bu.minor_faults, "sys_ms": bu.system_ms} if device == "cpu" else {}
+    counters = {"faults": bm.minor_faults, "sys_ms": bm.system_ms} if device == "cpu" else {}
     fwd_flops, step_flops = bu.matmul_flops(cfg)
     # the pause lets spinning CPU threads sleep; a GPU step's threads are the GPU's own
-    settle = bu.settle_seconds(threads, args.settle_ms) if len(fns) > 1 and device == "cpu" else 0.0
+    settle = bm.settle_seconds(threads, args.settle_ms) if len(fns) > 1 and device == "cpu" else 0.0
     print(
         f"matmul FLOPs per step: {step_flops / 1e9:.3f} GFLOP (3 x forward {fwd_flops / 1e9:.3f}); "
         f"timing {repeats} steps each after {args.warmup} warmup, frameworks alternating"
         + (f", {settle * 1e3:.0f} ms pause + >= 50 ms of untimed steps before each" if settle else "")
     )
-    times, deltas = bu.time_interleaved(fns, repeats, args.warmup, sync, counters, settle)
+    times, deltas = bm.time_interleaved(fns, repeats, args.warmup, sync, counters, settle)
 
     memory = {}
     if not args.no_memory:
         for name in fns:
-            memory[name] = bu.measure_memory(
-                cfg.name, device, name, threads, args.memory_steps, args.seed, args.data_parallel
-            )
+            memory[name] = bm.measure_memory(
+                cfg.name, device, name, threads, args.memory_steps, args.seed, args.data_parallel,
+                (args.accel, args.malloc_tuning),
+            )  # fmt: skip
 
     print()
     header = f"{'framework':<10} {'median ms':>10} {'min ms':>9} {'GFLOP/s':>8} {'faults/step':>11} {'sys ms':>7}"
     if memory:
         header += f" {'peak MiB':>9} {'step MiB':>9} {'held MiB':>9}" + (f" {'GPU MiB':>8}" if device == "cuda" else "")
     print(header)
-    results: dict[str, Any] = {"config": cfg.name, "device": device, "threads": threads, "frameworks": {}}
+    results: dict[str, Any] = {"config": cfg.name, "device": device, "threads": threads, "accel": args.accel}
+    results.update(data_parallel=args.data_parallel, frameworks={})
     for name, ts in times.items():
-        med = bu.median(ts)
+        med = bm.median(ts)
         row = f"{name:<10} {med * 1e3:>10.2f} {min(ts) * 1e3:>9.2f} {step_flops / med / 1e9:>8.2f}"
         row += f" {deltas[name].get('faults', float('nan')):>11.0f} {deltas[name].get('sys_ms', float('nan')):>7.1f}"
         mem = memory.get(name)
         if mem:
-            row += f" {mem['peak_increase'] / bu.MiB:>9.1f} {mem['step_peak'] / bu.MiB:>9.1f}"
-            row += f" {mem['held_increase'] / bu.MiB:>9.1f}"
+            row += f" {mem['peak_increase'] / bm.MiB:>9.1f} {mem['step_peak'] / bm.MiB:>9.1f}"
+            row += f" {mem['held_increase'] / bm.MiB:>9.1f}"
             if device == "cuda":
-                row += f" {mem.get('gpu_held', 0) / bu.MiB:>8.1f}"
+                row += f" {mem.get('gpu_held', 0) / bm.MiB:>8.1f}"
         print(row)
         results["frameworks"][name] = {"median_ms": med * 1e3, "min_ms": min(ts) * 1e3, "memory": mem}
     if "pytorch" in times:
-        ratio = bu.median(times["minigrad"]) / bu.median(times["pytorch"])
+        ratio = bm.median(times["minigrad"]) / bm.median(times["pytorch"])
         best = min(times["minigrad"]) / min(times["pytorch"])
         # per-round ratios: each round ran both back to back, so they share the machine's state
         rounds = [a / b for a, b in zip(times["minigrad"], times["pytorch"])]
         print(
-            f"ratio minigrad/pytorch: {ratio:.2f}x (medians), {bu.median(rounds):.2f}x (median of per-round ratios), "
+            f"ratio minigrad/pytorch: {ratio:.2f}x (medians), {bm.median(rounds):.2f}x (median of per-round ratios), "
             f"{best:.2f}x (minimums)"
         )
         results["ratio"] = ratio
@@ -309,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         if memory.get("pytorch") and memory.get("minigrad"):
             peaks = memory["minigrad"]["peak_increase"], memory["pytorch"]["peak_increase"]
-            if min(peaks) >= bu.MiB:  # below that the ratio is page-granularity noise
+            if min(peaks) >= bm.MiB:  # below that the ratio is page-granularity noise
                 print(f"peak memory ratio minigrad/pytorch: {peaks[0] / peaks[1]:.2f}x")
     if args.json:
         print("JSON " + json.dumps(results))

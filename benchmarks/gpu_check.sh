@@ -5,6 +5,7 @@
 #   VENV=/path/to/venv bash benchmarks/gpu_check.sh
 #   WITH_TORCH=1 bash benchmarks/gpu_check.sh    # also pip-install torch for the CUDA comparison
 #   CONFIGS="tiny small medium" bash benchmarks/gpu_check.sh   # step 4 for these configs (default: medium)
+#   ACCEL=on bash benchmarks/gpu_check.sh        # step 4 with these --accel values only (default: "on off")
 #   NO_INSTALL=1 PYTHON=python3 bash benchmarks/gpu_check.sh
 #                                                # no venv, no pip: use a Python that already has
 #                                                # numpy, cupy, pytest (and torch), e.g. an offline GPU box
@@ -12,12 +13,14 @@
 # Steps:
 #   1. create (or reuse) the virtualenv $VENV and `pip install -e '.[gpu,test]'` (CuPy for CUDA 12);
 #      with NO_INSTALL=1, run $PYTHON on this checkout (PYTHONPATH) instead;
-#   2. print the GPU (nvidia-smi) and check that CuPy sees it and minigrad.is_available("cuda");
+#   2. print the GPU (nvidia-smi), check that CuPy sees it and minigrad.is_available("cuda"), and
+#      print minigrad.accel.enable()'s status (the CUDA kernels compile on first use);
 #   3. run tests/test_cupy.py (if present) and every other test module that mentions the
 #      "cuda" device, with -v (they skip themselves when no GPU is usable, so a run that
 #      only skips is reported as a failure here);
-#   4. run benchmarks/encoder_step.py --config medium --device cuda (each of $CONFIGS): minigrad on the GPU
-#      (CuPy, synchronized after every step) and, when the venv's torch has CUDA, the same
+#   4. run benchmarks/encoder_step.py --config medium --device cuda --accel on|off (each of $CONFIGS and
+#      $ACCEL): minigrad on the GPU (CuPy, synchronized after every step; --accel on: minigrad's CUDA
+#      kernels, off: the reference ops in CuPy calls) and, when the venv's torch has CUDA, the same
 #      step in PyTorch on the GPU (torch.cuda.synchronize()); otherwise minigrad only.
 # Exit status: non-zero as soon as a step fails.
 set -euo pipefail
@@ -61,6 +64,11 @@ x = minigrad.randn(3, 4, device="cuda", requires_grad=True)
 (x * x).sum().backward()
 assert x.grad.device == "cuda"
 print("minigrad cuda smoke test: OK")
+print(minigrad.accel.enable())
+y = minigrad.randn(4, 8, device="cuda", requires_grad=True)
+minigrad.functional.layer_norm(y, 8).sum().backward()  # a CUDA kernel forward and backward
+assert y.grad.device == "cuda"
+print("minigrad accelerated cuda smoke test: OK")
 PY
 
 echo "== 3. CUDA tests"
@@ -83,7 +91,7 @@ else
     fi
 fi
 
-echo "== 4. training steps on the GPU: ${CONFIGS:-medium}"
+echo "== 4. training steps on the GPU: ${CONFIGS:-medium}, --accel ${ACCEL:-on off}"
 torch_flag=--no-torch
 if "$PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
     torch_flag=
@@ -92,6 +100,8 @@ else
     echo "no torch with CUDA for $PY (WITH_TORCH=1 installs one): minigrad only"
 fi
 for config in ${CONFIGS:-medium}; do
-    "$PY" benchmarks/encoder_step.py --config "$config" --device cuda $torch_flag
+    for accel in ${ACCEL:-on off}; do
+        "$PY" benchmarks/encoder_step.py --config "$config" --device cuda --accel "$accel" $torch_flag
+    done
 done
 echo "== gpu_check: OK"

@@ -1,6 +1,6 @@
 """Memory of a training step: the peak of each framework, and a leak check over many steps.
 
-    PYTHONPATH=. /work/torchenv/bin/python benchmarks/memory.py [--configs small,medium] [--leak-steps 1000]
+    PYTHONPATH=. $TORCH_PYTHON benchmarks/memory.py [--configs small,medium] [--leak-steps 1000] [--accel off]
 
 Part 1, peak memory: for each config, each framework runs ``--steps`` training steps in
 its own fresh interpreter (``encoder_step.py --memory-child``). We print the peak RSS
@@ -12,7 +12,9 @@ temporaries and whatever the allocators keep cached. "step" is the peak of the
 steps after the first minus the RSS just before them: a steady-state step's activations
 and temporaries.
 For reference we also print the analytic size of parameters + gradients + Adam state
-(4 copies of the parameters in float32).
+(4 copies of the parameters in float32). minigrad runs with its acceleration on
+(``--accel on``, the default) or on the reference path (``--accel off``); glibc's malloc
+setting (``--malloc-tuning``) is the same in every subprocess, PyTorch's included.
 
 Part 2, leak check: ``--leak-steps`` minigrad training steps of ``--leak-config`` (tiny by
 default) in this process; RSS at steps 100, 500 and the last, the growth from step 100
@@ -28,10 +30,14 @@ import gc
 import importlib.util
 import sys
 
+import bench_env as be
+import bench_measure as bm
 import bench_utils as bu
 
 
-def peak_memory(configs: list[str], steps: int, threads: int, device: str, with_torch: bool) -> None:
+def peak_memory(
+    configs: list[str], steps: int, threads: int, device: str, with_torch: bool, accel: tuple[str, str]
+) -> None:
     frameworks = ["minigrad"] + (["pytorch"] if with_torch else [])
     print(f"peak memory of {steps} training steps, each framework in a fresh process (MiB above the baseline)")
     head = f"{'config':<8} {'framework':<10} {'params':>10} {'4x params':>10} {'peak':>9} {'step':>9} {'held':>9}"
@@ -39,18 +45,18 @@ def peak_memory(configs: list[str], steps: int, threads: int, device: str, with_
     for name in configs:
         peaks = {}
         for fw in frameworks:
-            mem = bu.measure_memory(name, device, fw, threads, steps)
+            mem = bm.measure_memory(name, device, fw, threads, steps, accel=accel)
             if mem is None:
                 continue
             peaks[fw] = mem["peak_increase"]
             state = 4 * 4 * mem["params"]  # params, grads, exp_avg, exp_avg_sq in float32
-            row = f"{name:<8} {fw:<10} {mem['params']:>10,d} {state / bu.MiB:>10.1f}"
-            row += f" {mem['peak_increase'] / bu.MiB:>9.1f} {mem['step_peak'] / bu.MiB:>9.1f}"
-            row += f" {mem['held_increase'] / bu.MiB:>9.1f}"
+            row = f"{name:<8} {fw:<10} {mem['params']:>10,d} {state / bm.MiB:>10.1f}"
+            row += f" {mem['peak_increase'] / bm.MiB:>9.1f} {mem['step_peak'] / bm.MiB:>9.1f}"
+            row += f" {mem['held_increase'] / bm.MiB:>9.1f}"
             if device == "cuda":
-                row += f" {mem.get('gpu_held', 0) / bu.MiB:>8.1f}"
+                row += f" {mem.get('gpu_held', 0) / bm.MiB:>8.1f}"
             print(row)
-        if len(peaks) == 2 and min(peaks.values()) >= bu.MiB:  # below 1 MiB the ratio is noise
+        if len(peaks) == 2 and min(peaks.values()) >= bm.MiB:  # below 1 MiB the ratio is noise
             ratio = peaks["minigrad"] / max(peaks["pytorch"], 1)
             print(f"{name:<8} {'ratio':<10} {'':>10} {'':>10} {ratio:>8.2f}x")
     print(
@@ -81,8 +87,8 @@ def leak_check(config: str, steps: int, max_growth: float) -> bool:
         bu.minigrad_step(model, opt, inputs)
         if step in checkpoints:
             objs[step] = live_objects()
-            rss[step] = bu.rss_bytes()
-            print(f"{step:>6} {rss[step] / bu.MiB:>9.1f} {objs[step][0]:>8} {objs[step][1]:>6}")
+            rss[step] = bm.rss_bytes()
+            print(f"{step:>6} {rss[step] / bm.MiB:>9.1f} {objs[step][0]:>8} {objs[step][1]:>6}")
     first, last = checkpoints[0], checkpoints[-1]
     growth = (rss[last] - rss[first]) / rss[first]
     per_step = (rss[last] - rss[first]) / max(last - first, 1)
@@ -106,19 +112,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--leak-config", choices=sorted(bu.CONFIGS), default="tiny")
     p.add_argument("--leak-steps", type=int, default=1000, help="0 skips the leak check")
     p.add_argument("--max-growth", type=float, default=0.10)
-    p.add_argument("--malloc-tuning", action="store_true", help="as encoder_step.py")
+    be.add_accel_flags(p)
     args = p.parse_args(argv)
-    bu.reexec_with_env(bu.env_flag_changes(args.malloc_tuning, False, args.threads))
+    be.reexec_with_env(be.env_flag_changes(False, args.threads))
 
     # torch is only looked for here, never imported: the leak check's RSS must not include it
     with_torch = not args.no_torch and importlib.util.find_spec("torch") is not None
-    threads, how = bu.resolve_threads(args.threads)
-    for line in bu.environment_lines():
+    threads, how = be.resolve_threads(args.threads)
+    be.apply_accel(args.accel, args.malloc_tuning)  # for the leak check, which runs in this process
+    for line in be.environment_lines():
         print(line)
     print(f"threads: {threads} [{how}]; PyTorch " + ("found" if with_torch else "comparison skipped"))
     configs = [c for c in args.configs.split(",") if c]
     if configs:
-        peak_memory(configs, args.steps, threads, args.device, with_torch)
+        peak_memory(configs, args.steps, threads, args.device, with_torch, (args.accel, args.malloc_tuning))
     ok = True
     if args.leak_steps > 0:
         ok = leak_check(args.leak_config, args.leak_steps, args.max_growth)

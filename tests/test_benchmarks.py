@@ -1,8 +1,13 @@
-"""The benchmark helpers count the work they claim to (no timing here: benchmarks run by hand)."""
+"""The benchmark helpers count the work they claim to, and the scripts run on both paths (the
+acceleration on and off) in a few short steps. The figures themselves are never checked here:
+benchmarks run by hand, and their results go to docs/performance.md."""
 
 from __future__ import annotations
 
+import argparse
+import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -58,14 +63,99 @@ def test_a_chunked_step_computes_the_gradients_of_a_whole_batch_step() -> None:
         bu.minigrad_chunks(batch, 17)
 
 
-def test_encoder_step_runs_with_data_parallel(capsys: pytest.CaptureFixture[str]) -> None:
+SMOKE = ["--config", "tiny", "--no-torch", "--repeats", "2", "--warmup", "1"]
+
+
+def _numba_missing() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("numba") is None
+
+
+@pytest.fixture
+def reference_path_after() -> Iterator[None]:
+    """The scripts turn the acceleration on or off process-wide: leave it off (the reference) afterwards."""
+    yield
+    import minigrad
+
+    minigrad.accel.disable()
+
+
+def _timed_row(out: str, name: str) -> list[str]:
+    """The cells of the results table's row for ``name`` (after the header line)."""
+    table = out.split("median ms")[-1]
+    return next(line.split() for line in table.splitlines() if line.startswith(name + " "))
+
+
+def test_encoder_step_on_the_reference_path(capsys: pytest.CaptureFixture[str], reference_path_after: None) -> None:
     import encoder_step
 
-    argv = ["--config", "tiny", "--no-torch", "--no-memory", "--repeats", "2", "--warmup", "1"]
-    assert encoder_step.main([*argv, "--data-parallel", "2"]) == 0
+    import minigrad
+
+    assert encoder_step.main([*SMOKE, "--accel", "off", "--data-parallel", "2"]) == 0
     out = capsys.readouterr().out
-    assert "the batch in 2 chunks" in out
-    assert "minigrad" in out.split("framework")[-1]
+    assert "minigrad acceleration: off" in out and not minigrad.accel.is_enabled()
+    # with the acceleration off the chunks run one after the other, and the header says why
+    assert "the batch in 2 chunks, forward+backward one after the other (the chunks run on threads only" in out
+    assert float(_timed_row(out, "minigrad")[1]) > 0  # median ms
+    assert "PyTorch comparison skipped: disabled by --no-torch" in out
+
+
+@pytest.mark.skipif(_numba_missing(), reason="numba is not installed (the fast extra): no CPU kernels to time")
+def test_encoder_step_with_the_acceleration(capsys: pytest.CaptureFixture[str], reference_path_after: None) -> None:
+    import encoder_step
+
+    import minigrad
+
+    # --malloc-tuning off: the test process keeps glibc's defaults (the setting cannot be undone)
+    assert encoder_step.main([*SMOKE, "--accel", "on", "--malloc-tuning", "off", "--threads", "2", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert minigrad.accel.is_enabled()
+    assert "minigrad acceleration: on" in out and "minigrad cpu: on (numba" in out
+    assert "minigrad malloc: not applied" in out
+    assert float(_timed_row(out, "minigrad")[1]) > 0
+    # the memory subprocess ran with the same flags: it reports a measurement, not a failure
+    assert "memory subprocess for minigrad failed" not in out
+    results = json.loads(next(line for line in out.splitlines() if line.startswith("JSON "))[5:])
+    assert results["accel"] == "on" and results["threads"] == 2
+    assert results["frameworks"]["minigrad"]["memory"]["params"] > 0
+
+
+def test_malloc_flag_follows_the_acceleration_unless_asked() -> None:
+    import bench_env as be
+
+    assert be.malloc_wanted("on", "auto") and not be.malloc_wanted("off", "auto")
+    assert be.malloc_wanted("off", "on") and not be.malloc_wanted("on", "off")
+    parser = argparse.ArgumentParser()
+    be.add_accel_flags(parser)
+    assert parser.parse_args([]).accel == "on"
+    assert parser.parse_args(["--malloc-tuning"]).malloc_tuning == "on"  # the flag alone, as before
+    assert parser.parse_args([]).malloc_tuning == "auto"
+
+
+@pytest.mark.parametrize("accel", ["off", "on"])
+def test_micro_checks_and_times_the_fused_ops(
+    accel: str, capsys: pytest.CaptureFixture[str], reference_path_after: None
+) -> None:
+    if accel == "on" and _numba_missing():
+        pytest.skip("numba is not installed (the fast extra): no CPU kernels to time")
+    import micro
+
+    ops = "softmax,layer_norm,attention,linear_relu,cross_entropy"
+    argv = ["--config", "tiny", "--no-torch", "--repeats", "2", "--warmup", "1", "--ops", ops, "--malloc-tuning", "off"]
+    assert micro.main([*argv, "--accel", accel]) == 0
+    out = capsys.readouterr().out
+    kernels = {name: _timed_row(out, name)[1] for name in ops.split(",")}
+    if accel == "on":  # the ops that have a kernel ran it, cross-entropy has none
+        assert kernels == {
+            "softmax": "FastSoftmax",
+            "layer_norm": "FastLayerNorm",
+            "attention": "FastAttentionWeights",
+            "linear_relu": "FastLinearReLU",
+            "cross_entropy": "-",
+        }
+    else:
+        assert set(kernels.values()) == {"reference", "-"}
 
 
 def test_cupy_overhead_runs_on_a_gpu_and_explains_itself_without_one(capsys: pytest.CaptureFixture[str]) -> None:
@@ -79,5 +169,5 @@ def test_cupy_overhead_runs_on_a_gpu_and_explains_itself_without_one(capsys: pyt
         assert rc == 1 and "needs CuPy and a GPU" in out
         return
     assert rc == 0
-    for row in ("cupy.add(x, y, out=out)", "backend.layer_norm_forward", "minigrad a + b (graph recorded)"):
+    for row in ("cupy.add(x, y, out=out)", "accel.cuda.layer_norm_forward", "minigrad a + b (graph recorded)"):
         assert row in out
