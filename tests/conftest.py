@@ -20,7 +20,8 @@ def marked():
 
 
 # The two paths every value, gradient-check, parity and optimizer test runs on: the
-# reference ops, and the acceleration (minigrad.accel) at 1 and 2 threads. A test module
+# reference ops, and the acceleration (minigrad.accel) at 1 and 2 threads (both the
+# thread pool and the numba kernels' threads). A test module
 # opts in with `pytestmark = pytest.mark.usefixtures("accel_mode")`.
 ACCEL_MODES = {"reference": None, "accel-1thread": 1, "accel-2threads": 2}
 
@@ -44,8 +45,10 @@ def accel_mode(request):
     status = minigrad.accel.enable(malloc=False)
     assert "cpu: on" in status, status
     minigrad.set_num_threads(threads)
+    minigrad.accel.set_kernel_threads(threads)
     try:
         yield request.param
     finally:
         minigrad.set_num_threads(previous)
+        minigrad.accel.set_kernel_threads(1)
         minigrad.accel.disable()

@@ -61,11 +61,14 @@ def both_modes(fn, arrays, dtype, threads=1, create_graph=False):
     expected, ref_cls = run(fn, arrays, dtype, create_graph=create_graph)
     status = minigrad.accel.enable(malloc=False)
     assert "cpu: on" in status, status
+    previous = minigrad.get_num_threads()
     minigrad.set_num_threads(threads)
+    minigrad.accel.set_kernel_threads(threads)
     try:
         got, fast_cls = run(fn, arrays, dtype, create_graph=create_graph)
     finally:
-        minigrad.set_num_threads(threads)
+        minigrad.set_num_threads(previous)
+        minigrad.accel.set_kernel_threads(1)
         minigrad.accel.disable()
     return expected, got, ref_cls, fast_cls
 

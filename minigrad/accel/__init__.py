@@ -25,7 +25,7 @@ from . import allocator, threads
 from .data_parallel import data_parallel_backward
 from .threads import get_num_threads
 
-_state: dict[str, Any] = {"enabled": False, "parts": {}}
+_state: dict[str, Any] = {"enabled": False, "parts": {}, "kernel_threads": 1}
 
 
 def enable(*, malloc: bool = True) -> str:
@@ -37,7 +37,7 @@ def enable(*, malloc: bool = True) -> str:
 
     parts: dict[str, str] = {}
     registry.clear()
-    parts["cpu"] = ops.register_cpu()
+    parts["cpu"] = ops.register_cpu(_state["kernel_threads"])
     parts["cuda"] = ops.register_cuda()
     if malloc:
         allocator.keep_freed_memory()
@@ -76,13 +76,28 @@ def summary() -> str:
 
 
 def set_num_threads(n: int) -> None:
-    """Use ``n`` threads for minigrad's CPU kernels and data parallelism (like ``torch.set_num_threads``)."""
+    """Use ``n`` threads for data parallelism and large stacks of matrix products (like
+    ``torch.set_num_threads``); the numba kernels have their own count, :func:`set_kernel_threads`."""
     threads.set_num_threads(n)
     if _state["enabled"]:
+        _state["parts"]["threads"] = f"{n} (set_num_threads; data_parallel_backward runs chunks on them)"
+
+
+def set_kernel_threads(n: int) -> None:
+    """Split each numba kernel's rows over ``n`` threads (default 1).
+
+    One thread is the default because a kernel split over OpenMP threads stalls whenever
+    another thread holds a core (another framework's spinning threads, the BLAS, a busy
+    machine), and the kernels are short; docs/performance.md has the measurements.
+    """
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"set_kernel_threads: expected a positive integer, got {n!r}")
+    _state["kernel_threads"] = n
+    if _state["enabled"] and "cpu: on" in status():
         from . import cpu
 
         cpu.set_threads(n)
-        _state["parts"]["threads"] = f"{n} (set_num_threads)"
+        _state["parts"]["cpu"] = f"on (numba {cpu.version()}, {cpu.get_threads()} kernel threads)"
 
 
 __all__ = [
@@ -91,6 +106,7 @@ __all__ = [
     "enable",
     "get_num_threads",
     "is_enabled",
+    "set_kernel_threads",
     "set_num_threads",
     "status",
     "summary",

@@ -193,7 +193,7 @@ def _register(device: str, kernels: Any) -> None:
     registry.register(adam_update, device, fast_adam)
 
 
-def register_cpu() -> str:
+def register_cpu(kernel_threads: int = 1) -> str:
     """Register the numba kernels for the CPU; a line saying what is on, or why not."""
     try:
         from . import cpu
@@ -202,8 +202,9 @@ def register_cpu() -> str:
     failures = cpu.check()
     if failures:
         return "off (a kernel failed its self-check: " + "; ".join(failures) + ")"
+    cpu.set_threads(kernel_threads)
     _register("cpu", cpu)
-    return f"on (numba {cpu.version()}, {cpu.get_threads()} threads)"
+    return f"on (numba {cpu.version()}, {cpu.get_threads()} kernel threads)"
 
 
 def register_cuda() -> str:
