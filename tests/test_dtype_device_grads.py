@@ -23,6 +23,8 @@ import minigrad
 import minigrad.functional as F
 from minigrad import GradcheckError, gradcheck
 
+pytestmark = pytest.mark.usefixtures("accel_mode")  # the reference path and the acceleration
+
 CREATE_GRAPH = pytest.mark.parametrize("create_graph", [False, True], ids=["first_order", "create_graph"])
 
 
