@@ -27,6 +27,7 @@ import numba
 import numpy as np
 
 from minigrad.accel import numba_kernels as K
+from minigrad.optim.adam import adam_update
 
 F32 = np.float32
 
@@ -73,20 +74,7 @@ def np_softmax(x):
 
 
 def np_adam(updates, beta1=0.9, beta2=0.999, eps=1e-8):
-    for p, g, m, v, step_size, bc2_sqrt in updates:  # Backend.adam_update's expressions
-        s = g * (1.0 - beta1)
-        m *= beta1
-        m += s
-        np.multiply(g, g, out=s)
-        s *= 1.0 - beta2
-        v *= beta2
-        v += s
-        d = np.sqrt(v, out=s)
-        d /= bc2_sqrt
-        d += eps
-        u = np.divide(m, d, out=s)
-        u *= -step_size
-        p += u
+    adam_update(updates, beta1, beta2, eps)  # the reference op's NumPy expressions
 
 
 def np_bias_relu(out, bias):

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from ..optim.adam import adam_update
+
 ROWS = (1, 3, 17, 64)
 TOLERANCE = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-12}
 BITS = {np.dtype(np.float32): np.uint32, np.dtype(np.float64): np.uint64}
@@ -83,23 +85,10 @@ def _layer_norm(x: np.ndarray, w: Any, b: Any, eps: float) -> tuple[np.ndarray, 
 
 
 def _adam(p, g, m, v, step_size, bc2_sqrt, beta1=0.9, beta2=0.999, eps=1e-8) -> None:
-    """The NumPy expressions of ``Backend.adam_update``, in place."""
-    scratch = g * (1.0 - beta1)
-    m *= beta1
-    m += scratch
-    np.multiply(g, g, out=scratch)
-    scratch *= 1.0 - beta2
-    v *= beta2
-    v += scratch
-    denom = np.sqrt(v, out=scratch)
-    denom /= bc2_sqrt
-    denom += eps
-    update = np.divide(m, denom, out=scratch)
-    update *= -step_size
-    p += update
+    """The reference update, ``minigrad.optim.adam.adam_update``, in place."""
+    adam_update([(p, g, m, v, step_size, bc2_sqrt)], beta1, beta2, eps)
 
 
-# ---- one check per kernel: (kernel, dtype, rows, rng, big) -> the comparisons ---------------
 def _check_layer_norm_forward(kernel, dtype, rows, rng, big) -> Iterator[Comparison]:
     x = (2 + 3 * rng.standard_normal((rows, 37))).astype(dtype)
     w, b = rng.standard_normal(37).astype(dtype), rng.standard_normal(37).astype(dtype)
