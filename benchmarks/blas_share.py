@@ -18,7 +18,7 @@ framework's own shapes, in step order, and times them next to the full steps:
 * the two full steps, as in ``encoder_step.py`` (minigrad with ``--accel on``, the
   default, or ``off``: the projections' products are NumPy's either way).
 
-All five alternate round by round (``bench_utils.time_interleaved``). It prints each
+All five alternate round by round (``bench_measure.time_interleaved``). It prints each
 one's median, the ratio of the products alone, the time each step spends outside them
 ("the rest": step minus products), and the step ratio minigrad would have if its
 products ran at PyTorch's speed. The replays run back to back on warm arrays, so they

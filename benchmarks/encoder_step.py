@@ -26,7 +26,7 @@ step ("sys ms": page faults, mmap/munmap -- where the allocator's behaviour show
 
 Memory: each framework runs a few steps in its own fresh subprocess; we print the peak
 RSS increase above the RSS measured after the imports and the batch (the kernel's peak
-mark is reset there, see ``bench_utils.reset_peak_rss``), and the RSS increase that is
+mark is reset there, see ``bench_measure.reset_peak_rss``), and the RSS increase that is
 still held after the steps. On CUDA we print the GPU memory held by each framework's
 allocator instead.
 
