@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = bu.CONFIGS[args.config]
     repeats = args.repeats if args.repeats is not None else DEFAULT_REPEATS[args.config]
     threads, how = be.resolve_threads(args.threads)
-    be.apply_accel(args.accel, args.malloc_tuning)
+    be.apply_accel(args)
     torch.set_num_threads(threads)
     print(f"blas_share: {cfg.describe()}; float32, minigrad --accel {args.accel}")
     for line in be.environment_lines(torch):
