@@ -53,13 +53,21 @@ def _threadpoolctl() -> Any:
 
 # ---- minigrad's acceleration and glibc's malloc -------------------------------------------------------
 def add_accel_flags(p: argparse.ArgumentParser) -> None:
-    """``--accel on|off`` and ``--malloc-tuning [auto|on|off]``, shared by the scripts."""
+    """``--accel on|off``, ``--kernel-threads N`` and ``--malloc-tuning [auto|on|off]``, shared by the scripts."""
     p.add_argument(
         "--accel",
         choices=("on", "off"),
         default="on",
         help="on (default): minigrad.accel.enable() (numba kernels, threads, malloc setting);\n"
         "off: the reference path (minigrad.accel.disable())",
+    )
+    p.add_argument(
+        "--kernel-threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="threads each numba kernel splits its rows over (minigrad.accel.set_kernel_threads;\n"
+        "default: minigrad's own, one)",
     )
     p.add_argument(
         "--malloc-tuning",
@@ -78,25 +86,28 @@ def malloc_wanted(accel: str, malloc: str) -> bool:
     return malloc == "on" or (malloc == "auto" and accel == "on")
 
 
-def apply_accel(accel: str, malloc: str = "auto") -> None:
-    """Turn minigrad's acceleration on or off, and set glibc's malloc as asked.
+def apply_accel(args: argparse.Namespace) -> None:
+    """Turn minigrad's acceleration on or off as the flags of :func:`add_accel_flags` say,
+    and set glibc's malloc as asked.
 
-    Call it after :func:`resolve_threads`: the kernels then start with that thread
-    count and the status line says so. numba compiles each kernel on first use (or
-    loads it from its cache); ``enable`` runs every kernel's self-check, so that
-    happens here, before any timing.
+    Call it after :func:`resolve_threads`: the status line then says the thread counts the
+    run uses. numba compiles each kernel on first use (or loads it from its cache);
+    ``enable`` runs every kernel's self-check, so that happens here, before any timing.
     """
-    if accel == "on":
-        minigrad.accel.enable(malloc=malloc_wanted(accel, malloc))
+    if args.kernel_threads is not None:
+        minigrad.accel.set_kernel_threads(args.kernel_threads)
+    if args.accel == "on":
+        minigrad.accel.enable(malloc=malloc_wanted(args.accel, args.malloc_tuning))
     else:
         minigrad.accel.disable()
-        if malloc_wanted(accel, malloc):
+        if malloc_wanted(args.accel, args.malloc_tuning):
             minigrad.accel.allocator.keep_freed_memory()
 
 
-def accel_argv(accel: str, malloc: str) -> list[str]:
-    """The flags that give a subprocess the same acceleration and malloc setting."""
-    return ["--accel", accel, "--malloc-tuning", malloc]
+def accel_argv(args: argparse.Namespace) -> list[str]:
+    """The flags that give a subprocess the same acceleration, kernel threads and malloc setting."""
+    argv = ["--accel", args.accel, "--malloc-tuning", args.malloc_tuning]
+    return argv + (["--kernel-threads", str(args.kernel_threads)] if args.kernel_threads is not None else [])
 
 
 def data_parallel_note(parts: int, threads: int) -> str:
@@ -173,7 +184,8 @@ def blas_info() -> dict[str, Any]:
 
 def set_threads(n: int) -> bool:
     """Use ``n`` threads for the rest of the process: NumPy's BLAS (threadpoolctl) and minigrad's
-    numba kernels and data parallelism (``minigrad.set_num_threads``). Returns whether BLAS was set."""
+    thread pool (``minigrad.set_num_threads``: data parallelism). Returns whether BLAS was set.
+    The numba kernels' own count is ``--kernel-threads``."""
     minigrad.set_num_threads(n)
     tpc = _threadpoolctl()
     if tpc is None:

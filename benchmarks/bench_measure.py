@@ -170,18 +170,18 @@ def measure_memory(
     steps: int,
     seed: int = 0,
     data_parallel: int = 1,
-    accel: tuple[str, str] = ("on", "auto"),
+    accel_argv: list[str] | None = None,
 ) -> dict | None:
     """Peak memory of ``steps`` training steps of one framework, measured in a fresh interpreter.
 
-    Runs ``encoder_step.py --memory-child`` (same Python, same environment, the same
-    ``accel`` = (``--accel``, ``--malloc-tuning``)) and parses the JSON line it prints;
+    Runs ``encoder_step.py --memory-child`` (same Python, same environment, the flags
+    ``accel_argv`` from ``bench_env.accel_argv``) and parses the JSON line it prints;
     see ``encoder_step.memory_child`` for what is measured.
     """
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "encoder_step.py")
     cmd = [sys.executable, script, "--memory-child", framework, "--config", config, "--device", device]
     cmd += ["--threads", str(threads), "--memory-steps", str(steps), "--seed", str(seed)]
-    cmd += ["--data-parallel", str(data_parallel), "--accel", accel[0], "--malloc-tuning", accel[1]]
+    cmd += ["--data-parallel", str(data_parallel), *(accel_argv or [])]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     for line in proc.stdout.splitlines():
         if line.startswith("MEMORY "):

@@ -18,7 +18,7 @@ framework's own shapes, in step order, and times them next to the full steps:
 * the two full steps, as in ``encoder_step.py`` (minigrad with ``--accel on``, the
   default, or ``off``: the projections' products are NumPy's either way).
 
-All five alternate round by round (``bench_utils.time_interleaved``). It prints each
+All five alternate round by round (``bench_measure.time_interleaved``). It prints each
 one's median, the ratio of the products alone, the time each step spends outside them
 ("the rest": step minus products), and the step ratio minigrad would have if its
 products ran at PyTorch's speed. The replays run back to back on warm arrays, so they
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = bu.CONFIGS[args.config]
     repeats = args.repeats if args.repeats is not None else DEFAULT_REPEATS[args.config]
     threads, how = be.resolve_threads(args.threads)
-    be.apply_accel(args.accel, args.malloc_tuning)
+    be.apply_accel(args)
     torch.set_num_threads(threads)
     print(f"blas_share: {cfg.describe()}; float32, minigrad --accel {args.accel}")
     for line in be.environment_lines(torch):

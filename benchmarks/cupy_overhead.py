@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     import cupy
 
-    be.apply_accel(args.accel, "off")  # the GPU's kernels; glibc's malloc does not matter here
+    be.apply_accel(argparse.Namespace(accel=args.accel, kernel_threads=None, malloc_tuning="off"))  # glibc: untouched
     for line in be.environment_lines():
         print(line)
     print(f"cupy {cupy.__version__}, device {cupy.cuda.runtime.getDeviceProperties(0)['name'].decode()}")

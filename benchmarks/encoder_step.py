@@ -26,7 +26,7 @@ step ("sys ms": page faults, mmap/munmap -- where the allocator's behaviour show
 
 Memory: each framework runs a few steps in its own fresh subprocess; we print the peak
 RSS increase above the RSS measured after the imports and the batch (the kernel's peak
-mark is reset there, see ``bench_utils.reset_peak_rss``), and the RSS increase that is
+mark is reset there, see ``bench_measure.reset_peak_rss``), and the RSS increase that is
 still held after the steps. On CUDA we print the GPU memory held by each framework's
 allocator instead.
 
@@ -118,7 +118,7 @@ def memory_child(args: argparse.Namespace) -> None:
     else:
         import encoder.models  # noqa: F401
 
-        be.apply_accel(args.accel, args.malloc_tuning)
+        be.apply_accel(args)
     # One step of the tiny model first, thrown away: it triggers the imports and one-time
     # set-up that happen lazily on a first step (torch.optim imports torch._dynamo, for
     # instance), so they count as imports, not as the step's memory.
@@ -227,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         torch, torch_note = None, "this torch has no CUDA"
 
     threads, how = be.resolve_threads(args.threads)
-    be.apply_accel(args.accel, args.malloc_tuning)
+    be.apply_accel(args)
     print(f"encoder_step: {cfg.describe()}; device {device}, float32, minigrad --accel {args.accel}")
     for line in be.environment_lines(torch):
         print(line)
@@ -279,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in fns:
             memory[name] = bm.measure_memory(
                 cfg.name, device, name, threads, args.memory_steps, args.seed, args.data_parallel,
-                (args.accel, args.malloc_tuning),
+                be.accel_argv(args),
             )  # fmt: skip
 
     print()

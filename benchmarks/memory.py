@@ -36,7 +36,7 @@ import bench_utils as bu
 
 
 def peak_memory(
-    configs: list[str], steps: int, threads: int, device: str, with_torch: bool, accel: tuple[str, str]
+    configs: list[str], steps: int, threads: int, device: str, with_torch: bool, accel_argv: list[str]
 ) -> None:
     frameworks = ["minigrad"] + (["pytorch"] if with_torch else [])
     print(f"peak memory of {steps} training steps, each framework in a fresh process (MiB above the baseline)")
@@ -45,7 +45,7 @@ def peak_memory(
     for name in configs:
         peaks = {}
         for fw in frameworks:
-            mem = bm.measure_memory(name, device, fw, threads, steps, accel=accel)
+            mem = bm.measure_memory(name, device, fw, threads, steps, accel_argv=accel_argv)
             if mem is None:
                 continue
             peaks[fw] = mem["peak_increase"]
@@ -119,13 +119,13 @@ def main(argv: list[str] | None = None) -> int:
     # torch is only looked for here, never imported: the leak check's RSS must not include it
     with_torch = not args.no_torch and importlib.util.find_spec("torch") is not None
     threads, how = be.resolve_threads(args.threads)
-    be.apply_accel(args.accel, args.malloc_tuning)  # for the leak check, which runs in this process
+    be.apply_accel(args)  # for the leak check, which runs in this process
     for line in be.environment_lines():
         print(line)
     print(f"threads: {threads} [{how}]; PyTorch " + ("found" if with_torch else "comparison skipped"))
     configs = [c for c in args.configs.split(",") if c]
     if configs:
-        peak_memory(configs, args.steps, threads, args.device, with_torch, (args.accel, args.malloc_tuning))
+        peak_memory(configs, args.steps, threads, args.device, with_torch, be.accel_argv(args))
     ok = True
     if args.leak_steps > 0:
         ok = leak_check(args.leak_config, args.leak_steps, args.max_growth)

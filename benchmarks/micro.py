@@ -22,9 +22,9 @@ scores' scale, mask and softmax as one node, then ``@ v``) and ``cross_entropy``
 ``matmul``, ``linear`` and ``relu`` are shown for scale, and ``overhead`` adds two
 1-element tensors: the fixed cost of one op (forward, graph recording, backward).
 
-NumPy's elementwise ops and reductions use one thread; numba's kernels and PyTorch's
-use the ``--threads`` count, so with several threads the floor is not a bound for
-them. Matrix products use BLAS threads in all three.
+NumPy's elementwise ops and reductions use one thread, and so do numba's kernels unless
+``--kernel-threads`` asks for more; PyTorch's use the ``--threads`` count, so with several
+threads the floor is not a bound for them. Matrix products use BLAS threads in all three.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch = None if args.no_torch else be.import_torch()
     threads, how = be.resolve_threads(args.threads)
-    be.apply_accel(args.accel, args.malloc_tuning)
+    be.apply_accel(args)
     if torch is not None:
         torch.set_num_threads(threads)
     cfg = bu.CONFIGS[args.config]

@@ -297,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     be.reexec_with_env(be.env_flag_changes(False, args.threads))
     threads, how = be.resolve_threads(args.threads)
-    be.apply_accel(args.accel, args.malloc_tuning)
+    be.apply_accel(args)
     cfg = bu.CONFIGS[args.config]
     steps = args.steps or {"tiny": 50, "small": 10, "medium": 3}[cfg.name]
     device = args.device

@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     be.reexec_with_env(be.env_flag_changes(False, args.threads))
     threads, how = be.resolve_threads(args.threads)
-    be.apply_accel(args.accel, args.malloc_tuning)
+    be.apply_accel(args)
     for line in be.environment_lines():
         print(line)
     print(f"threads: {threads} [{how}]", flush=True)

@@ -79,6 +79,7 @@ def reference_path_after() -> Iterator[None]:
     import minigrad
 
     minigrad.accel.disable()
+    minigrad.accel.set_kernel_threads(1)
 
 
 def _timed_row(out: str, name: str) -> list[str]:
@@ -108,10 +109,12 @@ def test_encoder_step_with_the_acceleration(capsys: pytest.CaptureFixture[str], 
     import minigrad
 
     # --malloc-tuning off: the test process keeps glibc's defaults (the setting cannot be undone)
-    assert encoder_step.main([*SMOKE, "--accel", "on", "--malloc-tuning", "off", "--threads", "2", "--json"]) == 0
+    argv = [*SMOKE, "--accel", "on", "--malloc-tuning", "off", "--threads", "2", "--kernel-threads", "2", "--json"]
+    assert encoder_step.main(argv) == 0
     out = capsys.readouterr().out
     assert minigrad.accel.is_enabled()
     assert "minigrad acceleration: on" in out and "minigrad cpu: on (numba" in out
+    assert "2 kernel threads" in out  # --kernel-threads reached the kernels before they were registered
     assert "minigrad malloc: not applied" in out
     assert float(_timed_row(out, "minigrad")[1]) > 0
     # the memory subprocess ran with the same flags: it reports a measurement, not a failure
@@ -131,6 +134,8 @@ def test_malloc_flag_follows_the_acceleration_unless_asked() -> None:
     assert parser.parse_args([]).accel == "on"
     assert parser.parse_args(["--malloc-tuning"]).malloc_tuning == "on"  # the flag alone, as before
     assert parser.parse_args([]).malloc_tuning == "auto"
+    args = parser.parse_args(["--accel", "off", "--kernel-threads", "2"])
+    assert be.accel_argv(args) == ["--accel", "off", "--malloc-tuning", "auto", "--kernel-threads", "2"]
 
 
 @pytest.mark.parametrize("accel", ["off", "on"])
