@@ -8,6 +8,16 @@ from marked_backend import MarkedBackend
 import minigrad.backend as B
 
 
+@pytest.fixture(autouse=True)
+def reference_path_after_each_test():
+    """A test that enabled the acceleration (the CLI does, in process) leaves it off again."""
+    yield
+    import minigrad
+
+    if minigrad.accel.is_enabled():
+        minigrad.accel.disable()
+
+
 @pytest.fixture
 def marked():
     """Register the test-only "marked" backend (CPU arrays of type MarkedArray) for one test."""

@@ -81,7 +81,7 @@ class LinearReLU(Linear):
         return self.out
 
     def backward(self, g):
-        return super().backward(g.masked_fill(self.const(~(self.out > 0)), 0.0))
+        return super().backward(g * self.const((self.out > 0).astype(g.dtype)))
 
 
 def matmul(a: Any, b: Any) -> Any:

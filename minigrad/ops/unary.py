@@ -100,7 +100,7 @@ class ReLU(Function):
         return self.out
 
     def backward(self, g):
-        return g.masked_fill(self.const(~(self.out > 0)), 0.0)
+        return g * self.const((self.out > 0).astype(g.dtype))
 
 
 class Erf(Function):
