@@ -661,3 +661,21 @@ def test_encoder_sources_do_not_import_numpy_or_cupy():
     pattern = re.compile(r"^\s*(import|from)\s+(numpy|cupy)\b|__import__\(\s*['\"](numpy|cupy)", re.MULTILINE)
     offenders = [f"{name}: {m.group(0).strip()}" for name, f in files.items() for m in pattern.finditer(f.read_text())]
     assert offenders == []
+
+
+def test_a_float_attention_mask_that_requires_grad_gets_its_gradient():
+    """The fused path hands the mask to the op as a tensor: its gradient is the composite path's."""
+    from encoder.attention import scaled_dot_product_attention
+
+    r = np.random.default_rng(5)
+    q, k, v = (minigrad.tensor(r.standard_normal((2, 2, 4, 8)), dtype="float64") for _ in range(3))
+    mask0 = r.standard_normal((4, 4))
+    grads = []
+    for fused in (True, False):
+        m = minigrad.tensor(mask0, dtype="float64", requires_grad=True)
+        out, _ = scaled_dot_product_attention(q, k, v, attn_mask=m, fused=fused)
+        (out * out).sum().backward()
+        assert m.grad is not None
+        grads.append(m.grad.numpy())
+    assert np.abs(grads[1]).max() > 0.1
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-12, atol=1e-14)
