@@ -388,3 +388,12 @@ def test_layer_norm_of_integers_computes_in_float64():
     assert y.dtype == np.float64
     row = np.arange(4.0)
     np.testing.assert_allclose(y.numpy()[0], (row - row.mean()) / np.sqrt(row.var() + 1e-5))
+
+
+def test_masked_fill_refuses_a_fill_value_that_requires_grad():
+    x = minigrad.tensor([1.0, 2.0], requires_grad=True)
+    value = minigrad.tensor(3.0, requires_grad=True)
+    with pytest.raises(ValueError, match="masked_fill: value requires grad"):
+        minigrad.functional.masked_fill(x, minigrad.tensor([True, False]), value)
+    out = minigrad.functional.masked_fill(x, minigrad.tensor([True, False]), value.detach())
+    assert out.tolist() == [3.0, 2.0]
