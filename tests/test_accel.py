@@ -292,3 +292,25 @@ def test_without_numba_enable_says_so_and_the_reference_runs():
     assert done.returncode == 0, done.stderr
     assert "cpu: off (numba is not installed: pip install -e '.[fast]'" in done.stdout
     assert done.stdout.strip().endswith("Tensor")
+
+
+def test_data_parallel_chunks_run_the_kernels_with_the_kernel_thread_count():
+    """numba's thread count is per calling thread: each chunk's thread gets the one asked for
+    (a worker left at numba's default would spin OpenMP threads beside the other framework's)."""
+    minigrad.accel.enable(malloc=False)
+    minigrad.accel.set_kernel_threads(1)
+    previous = minigrad.get_num_threads()
+    minigrad.set_num_threads(2)
+    seen = []
+    a = minigrad.tensor(rng(0).standard_normal((4, 8)), requires_grad=True)
+
+    def loss(chunk):
+        seen.append(numba.get_num_threads())
+        return F.layer_norm(a * chunk, 8).sum()
+
+    try:
+        chunks = [minigrad.tensor(rng(i).standard_normal((4, 8))) for i in (1, 2)]
+        minigrad.data_parallel_backward(loss, chunks, [a])
+    finally:
+        minigrad.set_num_threads(previous)
+    assert seen == [1, 1]

@@ -34,8 +34,19 @@ def check() -> list[str]:
     return _checked[0]
 
 
+_wanted = [1]  # the kernel thread count asked for (numba keeps one per calling thread)
+
+
 def set_threads(n: int) -> int:
+    _wanted[0] = n
     return K.set_threads(n)
+
+
+def use_in_this_thread() -> None:
+    """Give this thread the kernel thread count asked for: numba's setting is per calling
+    thread, and a worker thread starts with numba's default (every core)."""
+    if K.get_threads() != _wanted[0]:
+        K.set_threads(_wanted[0])
 
 
 def get_threads() -> int:

@@ -29,6 +29,7 @@ from .. import backend as B
 from ..engine import add_to_grad, grad
 from ..tensor import Tensor
 from . import threads
+from .ops import kernels_for
 
 
 def data_parallel_backward(
@@ -104,8 +105,15 @@ def _run_on_threads(device: str, run_slice: Callable[[int, int], list], count: i
         from threadpoolctl import threadpool_limits
     except ImportError:
         return run_slice(0, count)
+    kernels = kernels_for("cpu")
+
+    def run_here(lo: int, hi: int) -> list:
+        if kernels is not None:
+            kernels.use_in_this_thread()
+        return run_slice(lo, hi)
+
     with threadpool_limits(limits=1, user_api="blas"):
-        return [r for part in threads.run_jobs(run_slice, count) for r in part]
+        return [r for part in threads.run_jobs(run_here, count) for r in part]
 
 
 def _accumulate(targets: list[Tensor], per_chunk: list[tuple[Tensor | None, ...]]) -> None:

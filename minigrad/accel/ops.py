@@ -180,6 +180,11 @@ OPS = (FastLayerNorm, FastAttentionWeights, FastSoftmax, FastLinearReLU, FastInd
 CPU_ONLY = (FastMatMul,)  # the GPU runs a stack of matrices as one batched product already
 
 
+def kernels_for(device: str) -> Any:
+    """The kernel set registered for ``device`` while the acceleration is on, else None."""
+    return _KERNELS.get(device) if registry.implementations else None
+
+
 def _register(device: str, kernels: Any) -> None:
     _KERNELS[device] = kernels
     for op in OPS:
