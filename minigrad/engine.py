@@ -55,8 +55,6 @@ def topological_order(roots: Iterable[Function]) -> list[Function]:
     return order
 
 
-_topological_order = topological_order  # the name older code imports
-
 
 class _Gradients:
     """The gradients of one backward pass, summed where paths meet.

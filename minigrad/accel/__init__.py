@@ -43,7 +43,7 @@ def enable(*, malloc: bool = True) -> str:
         allocator.keep_freed_memory()
     parts["malloc"] = allocator.status()
     threads.allow(True)
-    parts["threads"] = f"{threads.get_num_threads()} (set_num_threads; data_parallel_backward runs chunks on them)"
+    parts["threads"] = _threads_part()
     _state.update(enabled=True, parts=parts)
     return status()
 
@@ -80,7 +80,11 @@ def set_num_threads(n: int) -> None:
     ``torch.set_num_threads``); the numba kernels have their own count, :func:`set_kernel_threads`."""
     threads.set_num_threads(n)
     if _state["enabled"]:
-        _state["parts"]["threads"] = f"{n} (set_num_threads; data_parallel_backward runs chunks on them)"
+        _state["parts"]["threads"] = _threads_part()
+
+
+def _threads_part() -> str:
+    return f"{threads.get_num_threads()} (set_num_threads; data_parallel_backward runs chunks on them)"
 
 
 def set_kernel_threads(n: int) -> None:
@@ -93,11 +97,12 @@ def set_kernel_threads(n: int) -> None:
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"set_kernel_threads: expected a positive integer, got {n!r}")
     _state["kernel_threads"] = n
-    if _state["enabled"] and "cpu: on" in status():
-        from . import cpu
+    from .ops import kernels_for  # the accelerated ops; importing them compiles nothing
 
-        cpu.set_threads(n)
-        _state["parts"]["cpu"] = f"on (numba {cpu.version()}, {cpu.get_threads()} kernel threads)"
+    kernels = kernels_for("cpu")
+    if kernels is not None:
+        kernels.set_threads(n)
+        _state["parts"]["cpu"] = f"on (numba {kernels.version()}, {kernels.get_threads()} kernel threads)"
 
 
 __all__ = [
