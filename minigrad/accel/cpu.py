@@ -10,7 +10,6 @@ numba's cache.
 
 from __future__ import annotations
 
-
 import numba
 import numpy as np
 
