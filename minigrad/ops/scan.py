@@ -81,8 +81,11 @@ class LogCumSumExp(Function):
 
     def forward(self, a, axis=0):
         self.axis = axis
-        # log(exp(s) + exp(a_i)) step by step: each step is stable, whatever the spread of a
-        self.out = self.xp.logaddexp.accumulate(a, axis=axis)
+        accumulate = getattr(self.xp.logaddexp, "accumulate", None)
+        try:  # log(exp(s) + exp(a_i)) step by step: stable for any spread of a
+            self.out = accumulate(a, axis=axis)
+        except (TypeError, NotImplementedError):  # an array module without logaddexp.accumulate
+            self.out = logcumsumexp_by_matrix(self.xp, a, axis)
         return self.out
 
     def backward(self, g):
@@ -92,6 +95,21 @@ class LogCumSumExp(Function):
         n = x.shape[-1]
         exponent = (x.unsqueeze(-1) - y.unsqueeze(-2)).masked_fill(~_later_positions(self, n), -float("inf"))
         return (exponent.exp() * gl.unsqueeze(-2)).sum(-1).swapaxes(ax, -1)
+
+
+def logcumsumexp_by_matrix(xp: Any, a: Any, axis: int) -> Any:
+    """logcumsumexp without ufunc.accumulate: out_i = logsumexp(a_j for j <= i), one (n, n)
+    matrix per position, each column shifted by its own maximum."""
+    x = xp.moveaxis(a, axis, -1)
+    n = x.shape[-1]
+    if n == 0:
+        return a.copy()
+    earlier = xp.triu(xp.ones((n, n), dtype=bool))  # [j, i]: j <= i
+    m = xp.where(earlier, x[..., :, None], -xp.inf)
+    shift = m.max(axis=-2, keepdims=True)
+    shift = xp.where(xp.isfinite(shift), shift, 0.0)
+    out = xp.log(xp.exp(m - shift).sum(axis=-2)) + shift[..., 0, :]
+    return xp.moveaxis(out.astype(a.dtype, copy=False), -1, axis)
 
 
 def _scan_args(a: Any, axis: Any, opname: str) -> int:
