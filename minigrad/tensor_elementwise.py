@@ -100,8 +100,8 @@ class TensorElementwise:
     def amin(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         return F.amin(self, axis, keepdims)
 
-    def std(self, axis: Any = None, keepdims: bool = False, correction: Any = None, unbiased: Any = None) -> Tensor:
-        return F.std(self, axis, keepdims, correction=correction, unbiased=unbiased)
+    def std(self, axis: Any = None, *, correction: Any = None, keepdims: bool = False, unbiased: Any = None) -> Tensor:
+        return F.std(self, axis, correction=correction, keepdims=keepdims, unbiased=unbiased)
 
     def prod(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
         return F.prod(self, axis, keepdims)

@@ -314,6 +314,7 @@ def test_scans_of_a_0d_tensor_are_the_element():
         (lambda x: F.cumsum(x, (0, 1)), TypeError, r"^cumsum: axis must be an int, got \(0, 1\)$"),
         (lambda x: F.std(x, correction=1, unbiased=True), ValueError, r"^std: give correction or unbiased, not both"),
         (lambda x: F.std(x, correction=-1), ValueError, r"^std: correction must be a non-negative number, got -1$"),
+        (lambda x: x.std(1, True), TypeError, r"takes from 1 to 2 positional arguments but 3 were given"),
         (lambda x: F.prod(x, (0, 1)), TypeError, r"^prod: axis must be an int or None, got \(0, 1\)$"),
         (lambda x: F.lerp(x, 1.0, 0.5), TypeError, r"^lerp: start and end must be Tensors, got Tensor and float$"),
         (lambda x: F.lerp(x, x, "half"), TypeError, r"^lerp: weight must be a number or a Tensor, got str$"),

@@ -287,11 +287,13 @@ def _product_of_others(x, axis):
     return left * right
 
 
-def std(a: Any, axis: Any = None, keepdims: bool = False, correction: Any = None, unbiased: Any = None) -> Any:
+def std(a: Any, axis: Any = None, *, correction: Any = None, keepdims: bool = False, unbiased: Any = None) -> Any:
     """Standard deviation over ``axis``, dividing by N - correction (``torch.std``).
 
     The default is ``correction=1`` (unbiased), as PyTorch; ``unbiased=False`` means
-    ``correction=0``. (``var`` keeps NumPy's ``ddof=0`` default.)
+    ``correction=0``. (``var`` keeps NumPy's ``ddof=0`` default.) The arguments after
+    ``axis`` are keyword-only, as in PyTorch's current signature: ``x.std(1, True)``, which
+    old PyTorch read as unbiased=True, is an error rather than a silent keepdims.
     """
     require_float(a, "std")
     if correction is not None and unbiased is not None:
