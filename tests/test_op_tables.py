@@ -441,6 +441,10 @@ def test_every_pinned_op_exists():
     assert not problems, "\n".join(problems)
 
 
+def test_every_zero_derivative_op_exists():
+    assert ZERO_DERIVATIVE <= set(OPS), sorted(ZERO_DERIVATIVE - set(OPS))
+
+
 def test_every_pinned_row_exists():
     problems = unknown_rows(OP_ROWS)
     assert not problems, "\n".join(problems)

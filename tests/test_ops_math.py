@@ -266,6 +266,13 @@ def test_sort_and_topk_indices_carry_no_gradient_and_values_route_it_back():
     assert F.argsort(ties, descending=True).numpy().tolist() == [0, 2, 1, 3]
 
 
+def test_nan_sorts_as_the_largest_value():
+    x = minigrad.tensor([[1.0, float("nan"), 3.0, float("inf"), float("nan")]], dtype="float64")
+    assert F.argsort(x).numpy().tolist() == [[0, 2, 3, 1, 4]]  # as torch.sort(stable=True)
+    assert F.argsort(x, descending=True).numpy().tolist() == [[1, 4, 3, 2, 0]]
+    assert F.topk(x, 2).indices.numpy().tolist() == [[1, 4]]
+
+
 def test_prod_and_cumprod_with_zeros_second_order():
     assert minigrad.gradgradcheck(lambda x: F.prod(x, 1), _zeros())
     assert minigrad.gradgradcheck(lambda x: F.cumprod(x, 1), _zeros())

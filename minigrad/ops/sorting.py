@@ -20,13 +20,19 @@ SortResult = namedtuple("SortResult", ["values", "indices"])
 
 
 def _order(xp: Any, a: Any, axis: int, descending: bool) -> Any:
-    """Indices that sort ``a`` along ``axis``; ties keep their order (a stable sort)."""
+    """Indices that sort ``a`` along ``axis``; ties keep their order (a stable sort).
+
+    NaN counts as the largest value, as in PyTorch: last when ascending, first when descending.
+    """
     if a.dtype.kind == "b":
         a = a.astype(xp.int8)
     key = -a if descending and a.dtype.kind != "u" else a
-    order = xp.argsort(key, axis=axis, kind="stable")
+    order = xp.argsort(key, axis=axis, kind="stable")  # NaNs last
     if descending and a.dtype.kind == "u":
         order = xp.flip(order, axis=axis)
+    if descending and a.dtype.kind == "f" and bool(xp.isnan(a).any()):
+        not_nan = ~xp.isnan(xp.take_along_axis(a, order, axis=axis))  # a second stable sort: NaNs first
+        order = xp.take_along_axis(order, xp.argsort(not_nan, axis=axis, kind="stable"), axis=axis)
     return order
 
 
