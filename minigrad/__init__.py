@@ -33,8 +33,12 @@ from .backend import (
 )
 from .creation import (
     arange,
+    empty,
+    eye,
+    from_numpy,
     full,
     full_like,
+    linspace,
     ones,
     ones_like,
     rand,
@@ -60,6 +64,10 @@ __all__ = [
     "Tensor",
     "accel",
     "arange",
+    "empty",
+    "eye",
+    "from_numpy",
+    "linspace",
     "bool_",
     "cat",
     "concat",

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from . import backend as B
 from .tensor import Tensor
 
@@ -124,3 +126,44 @@ def randn_like(t: Tensor, dtype: Any = None, device: str | None = None, requires
 def rand_like(t: Tensor, dtype: Any = None, device: str | None = None, requires_grad: bool = False) -> Tensor:
     dt, dev = _like(t, dtype, device)
     return rand(t.shape, dtype=dt, device=dev, requires_grad=requires_grad)
+
+
+def eye(
+    n: int, m: int | None = None, dtype: Any = None, device: str | None = None, requires_grad: bool = False
+) -> Tensor:
+    """The (n, m) identity matrix (ones on the diagonal; m defaults to n), as ``torch.eye``."""
+    for name, value in (("n", n), ("m", m)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+            raise ValueError(f"eye: {name} must be a non-negative int, got {value!r}")
+    backend = B.get_backend(device)
+    return _new(backend.xp.eye(n, n if m is None else m, dtype=_float_dtype(dtype)), backend, requires_grad)
+
+
+def linspace(
+    start: float,
+    end: float,
+    steps: int,
+    dtype: Any = None,
+    device: str | None = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    """``steps`` evenly spaced values from ``start`` to ``end``, both included (``torch.linspace``)."""
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
+        raise ValueError(f"linspace: steps must be a non-negative int, got {steps!r}")
+    backend = B.get_backend(device)
+    return _new(backend.xp.linspace(start, end, steps, dtype=_float_dtype(dtype)), backend, requires_grad)
+
+
+def empty(*shape: Any, dtype: Any = None, device: str | None = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ``shape`` whose values are whatever the memory held (``torch.empty``): fill it before use."""
+    backend = B.get_backend(device)
+    return _new(backend.xp.empty(_shape(shape), dtype=_float_dtype(dtype)), backend, requires_grad)
+
+
+def from_numpy(array: Any) -> Tensor:
+    """A CPU tensor that shares ``array``'s memory and dtype (``torch.from_numpy``): writes to one show in the other."""
+    if type(array) is not np.ndarray:
+        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"from_numpy: dtype {array.dtype} is not supported (bool, integer or floating only)")
+    return Tensor._make(array, "cpu", False, None)

@@ -46,6 +46,44 @@ from .ops.shape import (
 from .ops.softmax import log_softmax, log_softmax_composite, logsumexp, softmax, softmax_composite
 from .ops.unary import abs, cos, erf, exp, gelu, log, relu, sigmoid, sign, sin, sqrt, tanh
 
+# isort: split
+# ---- issue 22: more elementwise functions, activations, reductions, scans and sorting ----------
+from .ops.activations import (
+    elu,
+    hardswish,
+    hardtanh,
+    leaky_relu,
+    logsigmoid,
+    mish,
+    relu6,
+    selu,
+    silu,
+    softplus,
+    softsign,
+)
+from .ops.elementwise import (
+    acos,
+    acosh,
+    asin,
+    asinh,
+    atan,
+    atanh,
+    cosh,
+    exp2,
+    expm1,
+    lerp,
+    log1p,
+    log2,
+    log10,
+    rsqrt,
+    sinh,
+    tan,
+)
+from .ops.reduction import amax, amin, prod, std
+from .ops.rounding import ceil, floor, isfinite, isinf, isnan, round, trunc
+from .ops.scan import cumprod, cumsum, logcumsumexp
+from .ops.sorting import argsort, sort, topk
+
 
 def zeros_like(a: Any) -> Any:
     """Zeros of ``a``'s shape, dtype and device (no gradient)."""
@@ -67,6 +105,12 @@ __all__ = [
     "permute", "pow", "relu", "reshape", "sigmoid", "sign", "sin", "softmax", "softmax_composite",
     "split", "split_heads", "sqrt", "squeeze", "stack", "sub", "sum", "sum_to", "swapaxes", "tanh",
     "to_device", "transpose", "unsqueeze", "var", "where", "zeros_like",
+]  # fmt: skip
+__all__ += [
+    "acos", "acosh", "amax", "amin", "argsort", "asin", "asinh", "atan", "atanh", "ceil", "cosh", "cumprod",
+    "cumsum", "elu", "exp2", "expm1", "floor", "hardswish", "hardtanh", "isfinite", "isinf", "isnan",
+    "leaky_relu", "lerp", "log10", "log1p", "log2", "logcumsumexp", "logsigmoid", "mish", "prod", "relu6",
+    "round", "rsqrt", "selu", "silu", "sinh", "softplus", "softsign", "sort", "std", "tan", "topk", "trunc",
 ]  # fmt: skip
 
 

@@ -16,12 +16,13 @@ from typing import Any
 from . import backend as B
 from . import engine
 from . import functional as F
+from .tensor_elementwise import TensorElementwise
 from .tensor_math import TensorMath
 
 Scalar = int | float | bool
 
 
-class Tensor(TensorMath):
+class Tensor(TensorMath, TensorElementwise):
     """An array with autograd.
 
     Args:

@@ -34,6 +34,9 @@ REPRESENTATIVE = [
     "matmul_2d", "matmul_batch_broadcast", "linear", "layer_norm", "layer_norm_no_affine", "embedding_padding",
     "cross_entropy", "cross_entropy_ignore_smooth", "mse_loss", "cast", "sin", "attention_weights_bool_mask",
     "attention_weights_float_mask", "compare_logic",
+    # issue 22
+    "tan", "log1p", "lerp", "rounding", "softplus", "hardswish", "std", "prod_zeros", "cumsum", "cumprod_zeros",
+    "logcumsumexp", "sort", "argsort", "topk",
 ]  # fmt: skip
 # random ops draw from each device's own generator: same kind of result, different numbers
 RANDOM = ["dropout"]

@@ -18,6 +18,24 @@ from .layers import (
 )
 from .module import IncompatibleKeys, Module, Parameter
 
+# isort: split
+from .activations import (
+    ELU,
+    SELU,
+    Hardswish,
+    Hardtanh,
+    LeakyReLU,
+    LogSigmoid,
+    LogSoftmax,
+    Mish,
+    ReLU6,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softplus,
+    Softsign,
+)
+
 __all__ = [
     "GELU",
     "CrossEntropyLoss",
@@ -37,3 +55,7 @@ __all__ = [
     "functional",
     "init",
 ]
+__all__ += [
+    "ELU", "SELU", "Hardswish", "Hardtanh", "LeakyReLU", "LogSigmoid", "LogSoftmax", "Mish", "ReLU6", "Sigmoid",
+    "SiLU", "Softmax", "Softplus", "Softsign",
+]  # fmt: skip

@@ -7,12 +7,15 @@ non-negative ints or None; the wrappers normalize it.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from typing import Any
 
 from .. import backend as B
 from ..autograd import Function, is_grad_enabled
 from .checks import axes_arg, axis_arg, broadcast_shapes, constant, require_float
+from .indexing import concat
+from .scan import cumprod, flip_axis
 
 
 def keepdims_shape(shape: tuple[int, ...], axis: tuple[int, ...] | None) -> tuple[int, ...]:
@@ -200,3 +203,115 @@ def sum_to(a: Any, shape: Sequence[int]) -> Any:
     if broadcast_shapes("sum_to", a.shape, shape) != a.shape:
         raise ValueError(f"sum_to: cannot sum shape {a.shape} down to {shape}")
     return SumTo.apply(a, shape=shape)
+
+
+# ---- amax, amin, std, prod (issue 22) --------------------------------------------------------
+def amax(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """Maximum over ``axis`` (None: all); ties share the gradient equally (``torch.amax``)."""
+    if a.size == 0:
+        raise ValueError(f"amax: empty tensor of shape {a.shape}")
+    return Max.apply(a, axis=axes_arg(axis, a.ndim, "amax"), keepdims=keepdims)
+
+
+def amin(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """Minimum over ``axis`` (None: all); ties share the gradient equally (``torch.amin``)."""
+    if a.size == 0:
+        raise ValueError(f"amin: empty tensor of shape {a.shape}")
+    return Min.apply(a, axis=axes_arg(axis, a.ndim, "amin"), keepdims=keepdims)
+
+
+class Std(Function):
+    """out = sqrt(sum((a - mean(a))**2) / (N - correction)) over ``axis``.
+
+    dL/da = g * (a - mean(a)) / ((N - correction) * out), and 0 where out = 0 (as PyTorch;
+    the centred values are all 0 there). As for var, the mean's own dependence on a cancels.
+    """
+
+    def forward(self, a, axis=None, keepdims=False, correction=1):
+        xp = self.xp
+        self.axis, self.keepdims, self.correction = axis, keepdims, correction
+        self.dof = builtins.max(reduced_count(a.shape, axis) - correction, 0)
+        self.centered = a - a.mean(axis=axis, keepdims=True)
+        squares = (self.centered * self.centered).sum(axis=axis, keepdims=True)
+        if self.dof:
+            self.out = xp.sqrt(squares / self.dof)
+        else:  # PyTorch divides by max(N - correction, 0): inf, or NaN where the squares are 0
+            self.out = xp.where(squares > 0, xp.inf, xp.nan).astype(a.dtype)
+        return self.out if keepdims else self.out.reshape(dropped_shape(a.shape, axis))
+
+    def backward(self, g):
+        if is_grad_enabled():  # recompute with a graph, for higher-order gradients
+            a = self.inputs[0]
+            centered = a - a.mean(self.axis, keepdims=True)
+            out = std(a, self.axis, keepdims=True, correction=self.correction)
+        else:
+            centered, out = self.const(self.centered), self.const(self.out)
+        zero = self.const(self.out == 0)
+        g = g if self.keepdims else g.reshape(keepdims_shape(self.in_shapes[0], self.axis))
+        dof = float(self.dof) if self.dof else float("nan")
+        per_row = (g / (out * dof).masked_fill(zero, 1.0)).masked_fill(zero, 0.0)
+        return per_row.expand(self.in_shapes[0]) * centered
+
+
+class Prod(Function):
+    """out = product of a over ``axis`` (one axis, or None: all).
+
+    dL/da_k = g * prod(a_j for j != k). Without zeros that is g * out / a_k; here it is the
+    product of the running products to the left and to the right of k (two cumprods), which
+    stays exact with zeros: a lone zero gets the product of the others, and with two zeros
+    every gradient is 0.
+    """
+
+    def forward(self, a, axis=None, keepdims=False):
+        self.axis, self.keepdims = axis, keepdims
+        return a.prod(axis=axis, keepdims=keepdims)
+
+    def backward(self, g):
+        a = self.inputs[0]
+        if self.axis is None:
+            others = _product_of_others(a.reshape(-1), 0).reshape(a.shape)
+            return spread(g, a.shape, None, self.keepdims) * others
+        return spread(g, a.shape, (self.axis,), self.keepdims) * _product_of_others(a, self.axis)
+
+
+def _product_of_others(x, axis):
+    """[.., k, ..] = the product along ``axis`` of every entry but the k-th (no division)."""
+    n = x.shape[axis]
+    ones_shape = tuple(1 if d == axis else s for d, s in enumerate(x.shape))
+    ones = constant(x.backend.xp.ones(ones_shape, dtype=x.dtype), x)
+    if n == 1:
+        return ones
+    head = (slice(None),) * axis + (slice(0, n - 1),)
+    left = concat([ones, cumprod(x, axis)[head]], axis)  # [k] = x_0 * .. * x_(k-1)
+    right = flip_axis(concat([ones, cumprod(flip_axis(x, axis), axis)[head]], axis), axis)  # x_(k+1) * ..
+    return left * right
+
+
+def std(a: Any, axis: Any = None, *, correction: Any = None, keepdims: bool = False, unbiased: Any = None) -> Any:
+    """Standard deviation over ``axis``, dividing by N - correction (``torch.std``).
+
+    The default is ``correction=1`` (unbiased), as PyTorch; ``unbiased=False`` means
+    ``correction=0``. (``var`` keeps NumPy's ``ddof=0`` default.) The arguments after
+    ``axis`` are keyword-only, as in PyTorch's current signature: ``x.std(1, True)``, which
+    old PyTorch read as unbiased=True, is an error rather than a silent keepdims.
+    """
+    require_float(a, "std")
+    if correction is not None and unbiased is not None:
+        raise ValueError(f"std: give correction or unbiased, not both (got {correction!r} and {unbiased!r})")
+    if unbiased is not None:
+        if not isinstance(unbiased, bool):
+            raise TypeError(f"std: unbiased must be True or False, got {unbiased!r}")
+        correction = int(unbiased)
+    correction = 1 if correction is None else correction
+    if not isinstance(correction, (int, float)) or isinstance(correction, bool) or correction < 0:
+        raise ValueError(f"std: correction must be a non-negative number, got {correction!r}")
+    return Std.apply(a, axis=axes_arg(axis, a.ndim, "std"), keepdims=keepdims, correction=correction)
+
+
+def prod(a: Any, axis: int | None = None, keepdims: bool = False) -> Any:
+    """Product over one ``axis`` (None: all) (``torch.prod``); exact gradients with zeros too."""
+    if axis is not None:
+        if not isinstance(axis, int) or isinstance(axis, bool):
+            raise TypeError(f"prod: axis must be an int or None, got {axis!r}")
+        axis = axis_arg(axis, builtins.max(a.ndim, 1), "prod") if a.ndim else None  # 0-d: the one element
+    return Prod.apply(a, axis=axis, keepdims=keepdims)
