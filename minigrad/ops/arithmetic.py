@@ -108,8 +108,9 @@ class Pow(Function):
 
     dL/da = g * b * a**(b-1),   dL/db = g * out * log(a)   (defined for a > 0).
 
-    At the edges, as PyTorch: dL/da = 0 where b = 0 (a**0 is constant), and dL/db = 0
-    where a = 0 and b >= 0 (there out * log(a) would be 0 * -inf or 1 * -inf).
+    At the edges, as PyTorch: dL/da = 0 where b = 0 (a**0 is constant; the formula gives
+    0 * inf at a = 0, so only there it is replaced), and dL/db = 0 where a = 0 and b >= 0
+    (there out * log(a) would be 0 * -inf or 1 * -inf).
     """
 
     def forward(self, a, b):
@@ -121,7 +122,7 @@ class Pow(Function):
         ga = gb = None
         if self.needs_input_grad[0]:
             ga = g * b * a ** (b - 1.0)
-            ga = where(b == 0.0, 0.0, ga).sum_to_size(a.shape)
+            ga = where((b == 0.0) & (a == 0.0), 0.0, ga).sum_to_size(a.shape)  # 0 * inf there
         if self.needs_input_grad[1]:
             gb = g * self.saved_output() * a.log()
             gb = where((a == 0.0) & (b >= 0.0), 0.0, gb).sum_to_size(b.shape)
