@@ -198,6 +198,13 @@ def test_argmax_and_argmin_keep_dims(op):
     assert getattr(x, op)(0).tolist() == REF[f"{op}_dim0/value"].tolist()
 
 
+def test_integer_true_division_gives_the_default_float_dtype():
+    a, b = minigrad.tensor([5, 2]), minigrad.tensor([2, 4])
+    for out in (a / b, a / 2, 10 / a):
+        assert out.dtype == minigrad.get_default_dtype()
+    assert (a / b).tolist() == [2.5, 0.5]
+
+
 # ---- a tuple inside an index ---------------------------------------------------------------------------
 @pytest.mark.parametrize("name,index", [("index_tuple_one", ((0,),)), ("index_tuple_two", ((2, 0, 2),)),
                                         ("index_tuple_2d", ((1,), (0,)))])  # fmt: skip
@@ -370,3 +377,76 @@ def test_integer_index_and_embedding_tensors_cannot_require_grad():
         minigrad.tensor([0, 1]).requires_grad_()
     with pytest.raises(TypeError, match="embedding: indices must be integers, got dtype float32"):
         F.embedding(minigrad.tensor([0.0, 1.0], requires_grad=True), minigrad.randn(3, 2))
+
+
+# ---- docs/semantics.md: each row where minigrad keeps its own rule on purpose --------------------------------
+def _row_var_ddof():
+    x = minigrad.tensor([1.0, 2.0, 3.0, 4.0], dtype="float64")
+    assert x.var().item() == 1.25 and abs(x.var(ddof=1).item() - 5 / 3) < 1e-15
+
+
+def _row_max_values():
+    x = minigrad.tensor([[1.0, 5.0], [7.0, 2.0]])
+    assert x.max(1).tolist() == [5.0, 7.0] and x.argmax(1).tolist() == [1, 0] and x.min(dim=0).tolist() == [1.0, 2.0]
+
+
+def _row_transpose_all():
+    x = minigrad.zeros(2, 3, 4)
+    assert x.transpose().shape == x.T.shape == (4, 3, 2) and x.transpose(0, 2).shape == (4, 3, 2)
+    assert x.transpose(1, 2).shape == (2, 4, 3)
+
+
+def _row_no_upcast():
+    with pytest.raises(TypeError, match=r"add: floating inputs must share one dtype, got \(float32, float64\)"):
+        minigrad.ones(2) + minigrad.ones(2, dtype="float64")
+
+
+def _row_view_is_reshape():
+    x = minigrad.tensor(np.arange(6.0).reshape(2, 3), dtype="float64", requires_grad=True)
+    y = x.T.view(-1)  # PyTorch: "view size is not compatible with input tensor's size and stride"
+    assert y.tolist() == [0.0, 3.0, 1.0, 4.0, 2.0, 5.0]
+    (y * minigrad.arange(6.0, dtype="float64")).sum().backward()
+    assert x.grad.tolist() == [[0.0, 2.0, 4.0], [1.0, 3.0, 5.0]]
+
+
+def _row_classes_last():
+    x = minigrad.randn(2, 3, 5, dtype="float64")
+    t = minigrad.tensor([[0, 4, 1], [2, 2, 3]])
+    flat = F.cross_entropy(x.reshape(6, 5), t.reshape(6))
+    assert abs(F.cross_entropy(x, t).item() - flat.item()) < 1e-15
+    with pytest.raises(ValueError, match=r"need targets of shape \(2, 3\)"):
+        F.cross_entropy(x, minigrad.tensor([[0, 1, 2, 3, 4], [0, 1, 2, 3, 4]]))
+
+
+def _row_dead_attention_rows():
+    q = minigrad.randn(1, 2, 4, dtype="float64", requires_grad=True)
+    k = minigrad.randn(1, 3, 4, dtype="float64", requires_grad=True)
+    mask = minigrad.tensor([[[True, True, True], [False, True, False]]])
+    w = F.attention_weights(q, k, mask)
+    assert w.tolist()[0][0] == [0.0, 0.0, 0.0] and abs(sum(w.tolist()[0][1]) - 1) < 1e-15
+    w.sum().backward()
+    assert np.isfinite(q.grad.numpy()).all() and q.grad.numpy()[0, 0].tolist() == [0.0] * 4
+
+
+def _row_var_grad_no_dof():
+    x = minigrad.tensor([[1.0, 2.0], [3.0, 5.0]], dtype="float64", requires_grad=True)
+    v = x.var(1, ddof=3)
+    assert v.tolist() == [float("inf"), float("inf")]
+    v.sum().backward()
+    assert not np.isfinite(x.grad.numpy()).any()
+
+
+SEMANTICS_ROWS = {name[5:]: fn for name, fn in dict(globals()).items() if name.startswith("_row_")}
+
+
+@pytest.mark.parametrize("row", list(SEMANTICS_ROWS))
+def test_semantics_table_row(row):
+    SEMANTICS_ROWS[row]()
+
+
+def test_the_semantics_table_lists_exactly_the_tested_rows():
+    text = (Path(__file__).parents[1] / "docs" / "semantics.md").read_text()
+    rows = [line.split("|")[1].strip().strip("`") for line in text.splitlines() if line.startswith("| `")]
+    assert rows == list(SEMANTICS_ROWS)
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    assert "(docs/semantics.md)" in readme

@@ -145,8 +145,11 @@ def mul(a: Any, b: Any) -> Any:
 
 
 def div(a: Any, b: Any) -> Any:
-    """a / b with broadcasting."""
-    return Div.apply(*promote("div", a, b))
+    """a / b with broadcasting; true division, so integers give the default float dtype (PyTorch)."""
+    a, b = promote("div", a, b)
+    if a.dtype.kind != "f" and b.dtype.kind != "f":
+        a, b = cast(a, B.get_default_dtype()), cast(b, B.get_default_dtype())
+    return Div.apply(a, b)
 
 
 def neg(a: Any) -> Any:
