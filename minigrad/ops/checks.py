@@ -131,16 +131,17 @@ def torch_names(fn: Callable) -> Callable:
     """Let ``fn`` take PyTorch's names too: ``dim=`` for ``axis=``, ``keepdim=`` for ``keepdims=``
     (and ``start_dim``/``end_dim``, ``dim0``/``dim1``). Giving both names is a one-line error.
 
-    Only keyword arguments are looked at, so a call without them costs one dict test.
+    Only keyword arguments are looked at: a call without PyTorch's names costs one set test.
     """
     params = list(inspect.signature(fn).parameters)
     aliases = {t: n for t, n in TORCH_NAMES.items() if n in params}
     position = {n: params.index(n) for n in aliases.values()}
     opname = fn.__name__
+    torch_keys = frozenset(aliases)
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if kwargs:
+        if kwargs and not torch_keys.isdisjoint(kwargs):
             for torch_name, numpy_name in aliases.items():
                 if torch_name in kwargs:
                     if numpy_name in kwargs or len(args) > position[numpy_name]:
