@@ -346,6 +346,10 @@ SWEEP = {  # place -> (call, the one-line error it must give)
     "masked_fill value": (
         lambda w: minigrad.randn(3).masked_fill(minigrad.tensor([True, False, True]), w.sum()), "masked_fill: value"),
     "getitem index": (lambda w: minigrad.randn(3)[w], "getitem: the index"),
+    "dropout p": (lambda w: F.dropout(minigrad.randn(3), w.sum() * 0.1), "dropout: p"),
+    "layer_norm eps": (lambda w: F.layer_norm(minigrad.randn(2, 3), 3, eps=w.sum()), "layer_norm: eps"),
+    "layer_norm_composite eps": (
+        lambda w: F.layer_norm_composite(minigrad.randn(2, 3), 3, eps=w.sum()), "layer_norm: eps"),
 }  # fmt: skip
 
 
@@ -370,6 +374,13 @@ def test_tensor_bounds_and_scale_without_gradients_are_used_as_values():
     assert a.tolist() == b.tolist()
     with pytest.raises(TypeError, match="attention_weights: scale must be a number, got str"):
         F.attention_weights(q, k, scale="0.5")
+
+
+def test_masks_and_conditions_must_be_boolean_so_they_cannot_require_grad():
+    x, m = minigrad.randn(3), minigrad.ones(3, requires_grad=True)
+    for call in (lambda: F.where(m, x, 0.0), lambda: x.masked_fill(m, 0.0)):
+        with pytest.raises(TypeError, match="(where: cond|masked_fill: mask) must be a boolean Tensor"):
+            call()
 
 
 def test_integer_index_and_embedding_tensors_cannot_require_grad():

@@ -24,7 +24,7 @@ from typing import Any
 
 from .. import backend as B
 from ..autograd import Function
-from .checks import broadcast_shapes, is_number, is_tensor, refuse_grad, require_tensor
+from .checks import broadcast_shapes, number_arg, refuse_grad, require_tensor
 
 
 class AttentionWeights(Function):
@@ -81,11 +81,8 @@ def attention_weights(q: Any, k: Any, mask: Any = None, scale: float | None = No
     batch = broadcast_shapes("attention_weights", q.shape[:-2], k.shape[:-2])
     if scale is None:
         scale = 1.0 / float(q.shape[-1]) ** 0.5
-    elif is_tensor(scale):  # a value of the op, not an input: it cannot carry a gradient
-        refuse_grad(scale, "attention_weights", "scale")
-        scale = scale.item()
-    if isinstance(scale, bool) or not is_number(scale):
-        raise TypeError(f"attention_weights: scale must be a number, got {type(scale).__name__}")
+    else:  # a value of the op, not an input: a tensor here cannot carry a gradient
+        scale = number_arg(scale, "attention_weights", "scale")
     if mask is None:
         return AttentionWeights.apply(q, k, scale=scale)
     require_tensor(mask, "attention_weights", "mask")

@@ -68,6 +68,17 @@ def refuse_grad(t: Any, opname: str, what: str) -> None:
         )
 
 
+def number_arg(value: Any, opname: str, what: str) -> Any:
+    """A parameter that is a number (a scale, a probability, an epsilon): a tensor is taken by
+    value only if it does not require grad, since the op would not differentiate through it."""
+    if is_tensor(value):
+        refuse_grad(value, opname, what)
+        value = value.item()
+    if isinstance(value, bool) or not is_number(value):
+        raise TypeError(f"{opname}: {what} must be a number, got {type(value).__name__}")
+    return value
+
+
 def broadcast_shapes(opname: str, *shapes: tuple[int, ...]) -> tuple[int, ...]:
     """NumPy's broadcasting rule, with an error that names the op and the shapes."""
     ndim = builtins.max(len(s) for s in shapes)

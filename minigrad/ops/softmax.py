@@ -100,6 +100,7 @@ def logsumexp(a: Any, axis: int = -1, keepdims: bool = False) -> Any:
     return LogSumExp.apply(a, axis=ax, keepdims=keepdims) if a.ndim else _on_scalar(LogSumExp, a, keepdims=True)
 
 
+@torch_names
 def softmax_composite(a: Any, axis: int = -1) -> Any:
     """softmax built from primitive ops (max, sub, exp, sum, div): every step is in the graph."""
     with no_grad():  # a constant shift does not change softmax, so it needs no gradient
@@ -108,6 +109,7 @@ def softmax_composite(a: Any, axis: int = -1) -> Any:
     return e / e.sum(axis, keepdims=True)
 
 
+@torch_names
 def log_softmax_composite(a: Any, axis: int = -1) -> Any:
     """log_softmax from primitive ops: a - shift - log(sum(exp(a - shift)))."""
     with no_grad():
