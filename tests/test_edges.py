@@ -273,6 +273,8 @@ def test_cross_entropy_refuses_bad_probability_targets_and_weights():
         F.cross_entropy(x, minigrad.randn(3, 4, dtype="float64"))
     with pytest.raises(ValueError, match=r"weight must be a float32 tensor of shape \(4,\)"):
         F.cross_entropy(x, minigrad.tensor([0, 1, 2]), weight=minigrad.ones(3))
+    with pytest.raises(TypeError, match=r"ignore_index must be an integer, got Tensor \(class weights go in weight=\)"):
+        F.cross_entropy(x, minigrad.tensor([0, 1, 2]), minigrad.ones(4))  # PyTorch's third argument is weight
 
 
 # ---- the sweep: every tensor argument carries its gradient or refuses requires_grad ------------------------

@@ -17,6 +17,7 @@ probability targets dloss/dP = -(1 - eps) * w * log p: P may require grad, like 
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 from ..autograd import Function, is_grad_enabled
@@ -106,7 +107,9 @@ class CrossEntropy(Function):
         return gx, gt
 
 
-def _check_targets(logits: Any, target: Any, reduction: str, label_smoothing: float, weight: Any) -> Any:
+def _check_targets(
+    logits: Any, target: Any, ignore_index: Any, reduction: str, label_smoothing: float, weight: Any
+) -> Any:
     require_tensor(logits, "cross_entropy", "logits")
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
@@ -134,6 +137,11 @@ def _check_targets(logits: Any, target: Any, reduction: str, label_smoothing: fl
             f"cross_entropy: logits of shape {logits.shape} need targets of shape {logits.shape[:-1]} "
             f"(class indices) or {logits.shape} (class probabilities), got {target.shape}"
         )
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, numbers.Integral):
+        raise TypeError(
+            f"cross_entropy: ignore_index must be an integer, got {type(ignore_index).__name__} "
+            "(class weights go in weight=)"
+        )
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     if weight is not None:
@@ -158,7 +166,7 @@ def cross_entropy(
     """Cross-entropy of (..., C) logits against integer class targets of shape (...) or
     class probabilities of shape (..., C), as ``torch.nn.functional.cross_entropy`` (with
     ``weight``, one per class, ``ignore_index`` and ``label_smoothing``)."""
-    target = _check_targets(logits, target, reduction, label_smoothing, weight)
+    target = _check_targets(logits, target, ignore_index, reduction, label_smoothing, weight)
     return CrossEntropy.apply(
         logits,
         target,
@@ -180,7 +188,7 @@ def cross_entropy_composite(
     """:func:`cross_entropy` from primitive ops: log_softmax, then -log p[target] picked by
     indexing (or -sum P log p for probabilities), mixed with the (weighted) sum of -log p
     for label smoothing, masked where ignored."""
-    target = _check_targets(logits, target, reduction, label_smoothing, weight)
+    target = _check_targets(logits, target, ignore_index, reduction, label_smoothing, weight)
     C = logits.shape[-1]
     log_p = log_softmax(logits, -1)
     if target.dtype.kind == "f":
