@@ -139,7 +139,7 @@ def memory_child(args: argparse.Namespace) -> None:
             if args.data_parallel > 1
             else bu.minigrad_inputs(batch, device)
         )
-        params = sum(p.size for p in model.parameters())
+        params = sum(p.numel() for p in model.parameters())
 
         def step() -> None:
             bu.minigrad_step(model, opt, inputs)

@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> dict:
     results["layer_norm"]["param_grad_shape"] = db.shape
     results["layer_norm"]["param_grad_vs_sums"] = sums
     print(
-        f"\nlayer norm's weight and bias gradients {db.shape}: sums over the {x.size // shape[-1]} positions of "
+        f"\nlayer norm's weight and bias gradients {db.shape}: sums over the {x.numel() // shape[-1]} positions of "
         f"upstream * xhat and of upstream (max differences {sums['weight']:.1e}, {sums['bias']:.1e})"
     )
     print(

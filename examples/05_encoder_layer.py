@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> dict:
     sizes = {}
     for name in SUBLAYERS:
         ps = list(getattr(layer, name).parameters())
-        sizes[name] = {"tensors": len(ps), "values": sum(p.size for p in ps)}
+        sizes[name] = {"tensors": len(ps), "values": sum(p.numel() for p in ps)}
         print(f"  {name:10}{norms[name]:10.4f}   ({len(ps)} tensors, {sizes[name]['values']:,} values)")
     norms["input"] = grad_norm([x])
     print(f"  {'input x':10}{norms['input']:10.4f}")

@@ -18,14 +18,19 @@ from .ops.indexing import cat, chunk, concat, embedding, getitem, split, stack
 from .ops.layernorm import layer_norm, layer_norm_composite
 from .ops.linalg import linear, linear_relu, matmul
 from .ops.loss import cross_entropy, cross_entropy_composite, mse_loss
-from .ops.reduction import argmax, argmin, max, mean, min, sum, sum_to, var
+from .ops.reduction import all, any, argmax, argmin, max, mean, min, sum, sum_to, var
 from .ops.selection import (
+    bitwise_and,
+    bitwise_not,
+    bitwise_or,
+    bitwise_xor,
     clamp,
     clip,
     compare,
     logical_and,
     logical_not,
     logical_or,
+    logical_xor,
     masked_fill,
     maximum,
     minimum,
@@ -105,6 +110,8 @@ __all__ = [
     "permute", "pow", "relu", "reshape", "sigmoid", "sign", "sin", "softmax", "softmax_composite",
     "split", "split_heads", "sqrt", "squeeze", "stack", "sub", "sum", "sum_to", "swapaxes", "tanh",
     "to_device", "transpose", "unsqueeze", "var", "where", "zeros_like",
+    # the bitwise operators, logical_xor and the boolean reductions
+    "all", "any", "bitwise_and", "bitwise_not", "bitwise_or", "bitwise_xor", "logical_xor",
 ]  # fmt: skip
 __all__ += [
     "acos", "acosh", "amax", "amin", "argsort", "asin", "asinh", "atan", "atanh", "ceil", "cosh", "cumprod",

@@ -79,13 +79,21 @@ class Tensor(TensorMath, TensorElementwise):
     def ndim(self) -> int:
         return self.data.ndim
 
-    @property
-    def size(self) -> int:
-        """Number of elements (``numel`` in PyTorch)."""
-        return int(self.data.size)
+    def size(self, dim: int | None = None) -> Any:
+        """The shape, as PyTorch's ``x.size()``; ``x.size(d)`` is the length of dimension d."""
+        if dim is None:
+            return self.data.shape
+        if isinstance(dim, bool) or not isinstance(dim, int) or not -self.ndim <= dim < self.ndim:
+            raise IndexError(f"size: dimension {dim!r} is out of range for a tensor with {self.ndim} dimensions")
+        return self.data.shape[dim]
 
     def numel(self) -> int:
+        """The number of elements."""
         return int(self.data.size)
+
+    def dim(self) -> int:
+        """The number of dimensions (``ndim``), as PyTorch's ``x.dim()``."""
+        return self.data.ndim
 
     @property
     def backend(self) -> B.Backend:
@@ -133,14 +141,6 @@ class Tensor(TensorMath, TensorElementwise):
                 f"the truth value of a tensor of shape {self.shape} is ambiguous; use .any() or .all()"
             )
         return bool(self.item())
-
-    def any(self) -> Tensor:
-        """Whether any element is true, as a 0-d boolean tensor (no gradient)."""
-        return Tensor._make(self.backend.normalize(self.data.any()), self.device, False, None)
-
-    def all(self) -> Tensor:
-        """Whether every element is true, as a 0-d boolean tensor (no gradient)."""
-        return Tensor._make(self.backend.normalize(self.data.all()), self.device, False, None)
 
     def detach(self) -> Tensor:
         """A new leaf sharing this tensor's data, outside the graph."""

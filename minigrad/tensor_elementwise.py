@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from . import functional as F
+from .ops.checks import torch_names
 
 if TYPE_CHECKING:
     from .ops.sorting import SortResult
@@ -94,33 +95,43 @@ class TensorElementwise:
         return F.isfinite(self)
 
     # ---- reductions and scans -------------------------------------------------------------
+    @torch_names
     def amax(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         return F.amax(self, axis, keepdims)
 
+    @torch_names
     def amin(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         return F.amin(self, axis, keepdims)
 
+    @torch_names
     def std(self, axis: Any = None, *, correction: Any = None, keepdims: bool = False, unbiased: Any = None) -> Tensor:
         return F.std(self, axis, correction=correction, keepdims=keepdims, unbiased=unbiased)
 
+    @torch_names
     def prod(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
         return F.prod(self, axis, keepdims)
 
+    @torch_names
     def cumsum(self, axis: int) -> Tensor:
         return F.cumsum(self, axis)
 
+    @torch_names
     def cumprod(self, axis: int) -> Tensor:
         return F.cumprod(self, axis)
 
+    @torch_names
     def logcumsumexp(self, axis: int) -> Tensor:
         return F.logcumsumexp(self, axis)
 
     # ---- sorting ----------------------------------------------------------------------------
+    @torch_names
     def sort(self, axis: int = -1, descending: bool = False) -> SortResult:
         return F.sort(self, axis, descending)
 
+    @torch_names
     def argsort(self, axis: int = -1, descending: bool = False) -> Tensor:
         return F.argsort(self, axis, descending)
 
+    @torch_names
     def topk(self, k: int, axis: int = -1, largest: bool = True, sorted: bool = True) -> SortResult:
         return F.topk(self, k, axis, largest, sorted)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import functional as F
+from .ops.checks import torch_names
 
 if TYPE_CHECKING:
     from .tensor import Tensor
@@ -100,14 +101,27 @@ class TensorMath:
 
     __hash__ = object.__hash__
 
+    # bitwise on integers, logical on booleans (as PyTorch); floats are refused
     def __invert__(self) -> Tensor:
-        return F.logical_not(self)
+        return F.bitwise_not(self)
 
     def __and__(self, other: Any) -> Tensor:
-        return F.logical_and(self, other)
+        return F.bitwise_and(self, other)
+
+    def __rand__(self, other: Any) -> Tensor:
+        return F.bitwise_and(other, self)
 
     def __or__(self, other: Any) -> Tensor:
-        return F.logical_or(self, other)
+        return F.bitwise_or(self, other)
+
+    def __ror__(self, other: Any) -> Tensor:
+        return F.bitwise_or(other, self)
+
+    def __xor__(self, other: Any) -> Tensor:
+        return F.bitwise_xor(self, other)
+
+    def __rxor__(self, other: Any) -> Tensor:
+        return F.bitwise_xor(other, self)
 
     # ---- methods ----------------------------------------------------------------------------
     def exp(self) -> Tensor:
@@ -157,6 +171,7 @@ class TensorMath:
 
     clamp = clip
 
+    @torch_names
     def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         return F.sum(self, axis, keepdims)
 
@@ -164,27 +179,49 @@ class TensorMath:
         """This tensor summed down to ``shape`` (the reverse of broadcasting to ``self.shape``)."""
         return F.sum_to(self, _shape_arg(shape))
 
+    @torch_names
     def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         return F.mean(self, axis, keepdims)
 
+    @torch_names
     def var(self, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
         return F.var(self, axis, keepdims, ddof)
 
+    @torch_names
     def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         return F.max(self, axis, keepdims)
 
+    @torch_names
     def min(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         return F.min(self, axis, keepdims)
 
+    @torch_names
     def argmax(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
         return F.argmax(self, axis, keepdims)
 
+    @torch_names
+    def argmin(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
+        return F.argmin(self, axis, keepdims)
+
+    @torch_names
+    def any(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        """Whether any element (over ``axis``; None: all) is nonzero, as a boolean tensor (no gradient)."""
+        return F.any(self, axis, keepdims)
+
+    @torch_names
+    def all(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        """Whether every element (over ``axis``; None: all) is nonzero, as a boolean tensor (no gradient)."""
+        return F.all(self, axis, keepdims)
+
+    @torch_names
     def logsumexp(self, axis: int = -1, keepdims: bool = False) -> Tensor:
         return F.logsumexp(self, axis, keepdims)
 
+    @torch_names
     def softmax(self, axis: int = -1) -> Tensor:
         return F.softmax(self, axis)
 
+    @torch_names
     def log_softmax(self, axis: int = -1) -> Tensor:
         return F.log_softmax(self, axis)
 
@@ -193,6 +230,7 @@ class TensorMath:
 
     view = reshape
 
+    @torch_names
     def flatten(self, start_axis: int = 0, end_axis: int = -1) -> Tensor:
         return F.flatten(self, start_axis, end_axis)
 
@@ -205,6 +243,7 @@ class TensorMath:
     def permute(self, *axes: Any) -> Tensor:
         return F.transpose(self, _shape_arg(axes))
 
+    @torch_names
     def swapaxes(self, axis1: int, axis2: int) -> Tensor:
         return F.swapaxes(self, axis1, axis2)
 
@@ -215,12 +254,15 @@ class TensorMath:
     def expand(self, *shape: Any) -> Tensor:
         return F.expand(self, _shape_arg(shape))
 
+    @torch_names
     def squeeze(self, axis: Any = None) -> Tensor:
         return F.squeeze(self, axis)
 
+    @torch_names
     def unsqueeze(self, axis: int) -> Tensor:
         return F.unsqueeze(self, axis)
 
+    @torch_names
     def split(self, split_size_or_sections: Any, axis: int = 0) -> list[Tensor]:
         return F.split(self, split_size_or_sections, axis)
 

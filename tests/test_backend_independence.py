@@ -258,6 +258,12 @@ CASES: dict[str, tuple[Callable[..., Any], list[Callable]]] = {
         lambda x, t: F.cross_entropy(x, t, reduction="none", label_smoothing=0.2),
         [f(4, 5), targets_with_ignored(5, 4)],
     ),
+    # class-probability targets (they carry a gradient) and class weights (they do not)
+    "cross_entropy_probs": (lambda x, p: F.cross_entropy(x, p, label_smoothing=0.1), [f(4, 5), f(4, 5)]),
+    "cross_entropy_weight": (
+        lambda x, t, w: F.cross_entropy(x, t, label_smoothing=0.2, weight=w.detach().abs()),
+        [f(2, 3, 5), targets_with_ignored(5, 2, 3), f(5)],
+    ),
     "mse_loss": (lambda a, b: F.mse_loss(a, b), [f(3, 4), f(3, 4)]),
     "mse_loss_none": (lambda a, b: F.mse_loss(a, b, reduction="none"), [f(3, 4), f(3, 4)]),
     "cast": (lambda a: F.cast(a, "float32"), [f(3, 4)]),

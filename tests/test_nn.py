@@ -328,7 +328,7 @@ def test_num_parameters_hand_count():
     layer = TransformerEncoderLayer(d_model=8, nhead=2, dim_feedforward=16)
     expected = 4 * (8 * 8 + 8) + (8 * 16 + 16) + (16 * 8 + 8) + 2 * 2 * 8
     assert layer.num_parameters() == expected == 600
-    assert layer.num_parameters() == sum(p.size for p in layer.parameters())
+    assert layer.num_parameters() == sum(p.numel() for p in layer.parameters())
 
 
 # ---------------------------------------------------------------------------------------

@@ -449,6 +449,9 @@ CE_CASES = {
     "ignore_and_smoothing_none": ((2, 3, 4), dict(label_smoothing=0.2, reduction="none")),
     "transposed": (((5, 4), True), dict(label_smoothing=0.1)),
     "single_position": ((5,), dict()),
+    # class weights, as PyTorch combines them with ignore_index and label smoothing
+    "ignore_weighted_smoothing": ((2, 3, 4), dict(label_smoothing=0.1, weight=[0.5, 2.0, 1.0, 1.5])),
+    "weighted_sum": ((4, 5), dict(reduction="sum", weight=[1.0, 0.2, 3.0, 1.0, 0.7])),
 }
 
 
@@ -462,6 +465,8 @@ def _ce_inputs(case):
     target = rng.integers(0, x.shape[-1], x.shape[:-1])
     if "ignore" in case or case == "ignore_and_smoothing_none":
         target.reshape(-1)[::3] = kwargs.get("ignore_index", -100)
+    if "weight" in kwargs:
+        kwargs = {**kwargs, "weight": minigrad.tensor(kwargs["weight"], dtype="float64")}
     return x, minigrad.tensor(target), kwargs
 
 

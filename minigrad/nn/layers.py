@@ -175,12 +175,23 @@ class ModuleList(_ModuleSequence):
 
 
 class CrossEntropyLoss(Module):
-    def __init__(self, ignore_index: int = -100, label_smoothing: float = 0.0, reduction: str = "mean") -> None:
+    """``F.cross_entropy`` as a module; ``weight`` (one per class, no gradient) is a buffer."""
+
+    def __init__(
+        self,
+        ignore_index: int = -100,
+        label_smoothing: float = 0.0,
+        reduction: str = "mean",
+        weight: Tensor | None = None,
+    ) -> None:
         super().__init__()
         self.ignore_index, self.label_smoothing, self.reduction = ignore_index, label_smoothing, reduction
+        self.register_buffer("weight", weight)
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        return F.cross_entropy(logits, target, self.ignore_index, self.label_smoothing, self.reduction)
+        return F.cross_entropy(
+            logits, target, self.ignore_index, self.label_smoothing, self.reduction, weight=self.weight
+        )
 
 
 class MSELoss(Module):

@@ -153,7 +153,7 @@ class Module:
 
     def num_parameters(self) -> int:
         """Total number of trainable scalars."""
-        return sum(p.size for p in self.parameters())
+        return sum(p.numel() for p in self.parameters())
 
     # ---- modes and gradients ----------------------------------------------------------------
     def train(self, mode: bool = True) -> Module:

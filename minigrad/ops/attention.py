@@ -24,7 +24,7 @@ from typing import Any
 
 from .. import backend as B
 from ..autograd import Function
-from .checks import broadcast_shapes, refuse_grad, require_tensor
+from .checks import broadcast_shapes, number_arg, refuse_grad, require_tensor
 
 
 class AttentionWeights(Function):
@@ -81,6 +81,8 @@ def attention_weights(q: Any, k: Any, mask: Any = None, scale: float | None = No
     batch = broadcast_shapes("attention_weights", q.shape[:-2], k.shape[:-2])
     if scale is None:
         scale = 1.0 / float(q.shape[-1]) ** 0.5
+    else:  # a value of the op, not an input: a tensor here cannot carry a gradient
+        scale = number_arg(scale, "attention_weights", "scale")
     if mask is None:
         return AttentionWeights.apply(q, k, scale=scale)
     require_tensor(mask, "attention_weights", "mask")

@@ -8,7 +8,10 @@ by what they carry (``data`` and ``grad_fn``), so this module needs no import of
 from __future__ import annotations
 
 import builtins
+import functools
+import inspect
 import numbers
+from collections.abc import Callable
 from typing import Any
 
 from .. import backend as B
@@ -65,6 +68,17 @@ def refuse_grad(t: Any, opname: str, what: str) -> None:
         )
 
 
+def number_arg(value: Any, opname: str, what: str) -> Any:
+    """A parameter that is a number (a scale, a probability, an epsilon): a tensor is taken by
+    value only if it does not require grad, since the op would not differentiate through it."""
+    if is_tensor(value):
+        refuse_grad(value, opname, what)
+        value = value.item()
+    if isinstance(value, bool) or not is_number(value):
+        raise TypeError(f"{opname}: {what} must be a number, got {type(value).__name__}")
+    return value
+
+
 def broadcast_shapes(opname: str, *shapes: tuple[int, ...]) -> tuple[int, ...]:
     """NumPy's broadcasting rule, with an error that names the op and the shapes."""
     ndim = builtins.max(len(s) for s in shapes)
@@ -86,21 +100,67 @@ def broadcast_shapes(opname: str, *shapes: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def axes_arg(axis: Any, ndim: int, opname: str) -> tuple[int, ...] | None:
-    """Normalize ``axis`` (None, int or sequence; negative allowed) to a sorted tuple."""
+    """Normalize ``axis`` (None, int or sequence; negative allowed) to a sorted tuple.
+
+    A 0-d tensor accepts axis 0 and -1, as PyTorch does; reducing over it reduces over
+    everything there is, so the result is None (all axes).
+    """
     if axis is None:
         return None
     items = (axis,) if isinstance(axis, int) else tuple(axis)
+    if ndim == 0:
+        for ax in items:
+            axis_arg(ax, 0, opname, scalar_ok=True)
+        return None
     out = []
     for ax in items:
-        if not -ndim <= ax < builtins.max(ndim, 1):
+        if not -ndim <= ax < ndim:
             raise ValueError(f"{opname}: axis {ax} is out of range for a tensor with {ndim} dimensions")
-        out.append(ax % ndim if ndim else 0)
+        out.append(ax % ndim)
     if len(set(out)) != len(out):
         raise ValueError(f"{opname}: repeated axis in {axis}")
     return tuple(sorted(out))
 
 
-def axis_arg(axis: int, ndim: int, opname: str) -> int:
+def axis_arg(axis: int, ndim: int, opname: str, scalar_ok: bool = False) -> int:
+    """``axis`` as a non-negative int; with ``scalar_ok`` a 0-d tensor accepts 0 and -1 (PyTorch)."""
+    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+        raise TypeError(f"{opname}: axis must be an integer, got {axis!r}")
+    if ndim == 0 and scalar_ok and axis in (0, -1):
+        return 0
     if not -ndim <= axis < ndim:
         raise ValueError(f"{opname}: axis {axis} is out of range for a tensor with {ndim} dimensions")
-    return axis % ndim
+    return int(axis) % ndim
+
+
+# PyTorch's argument names and the NumPy names minigrad's ops use
+TORCH_NAMES = {"dim": "axis", "keepdim": "keepdims", "start_dim": "start_axis", "end_dim": "end_axis",
+               "dim0": "axis1", "dim1": "axis2"}  # fmt: skip
+
+
+def torch_names(fn: Callable) -> Callable:
+    """Let ``fn`` take PyTorch's names too: ``dim=`` for ``axis=``, ``keepdim=`` for ``keepdims=``
+    (and ``start_dim``/``end_dim``, ``dim0``/``dim1``). Giving both names is a one-line error.
+
+    Only keyword arguments are looked at: a call without PyTorch's names costs one set test.
+    """
+    params = list(inspect.signature(fn).parameters)
+    aliases = {t: n for t, n in TORCH_NAMES.items() if n in params}
+    position = {n: params.index(n) for n in aliases.values()}
+    opname = fn.__name__
+    torch_keys = frozenset(aliases)
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if kwargs and not torch_keys.isdisjoint(kwargs):
+            for torch_name, numpy_name in aliases.items():
+                if torch_name in kwargs:
+                    if numpy_name in kwargs or len(args) > position[numpy_name]:
+                        raise TypeError(
+                            f"{opname}: got both {numpy_name} and {torch_name}= (two names for one argument); "
+                            "give one of them"
+                        )
+                    kwargs[numpy_name] = kwargs.pop(torch_name)
+        return fn(*args, **kwargs)
+
+    return wrapper

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..autograd import Function
+from .checks import number_arg
 
 
 class Dropout(Function):
@@ -30,6 +31,7 @@ class Dropout(Function):
 
 def dropout(x: Any, p: float = 0.5, training: bool = True) -> Any:
     """Inverted dropout: zero each element with probability p, scale the rest by 1/(1-p)."""
+    p = number_arg(p, "dropout", "p")
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout: p must be in [0, 1], got {p}")
     if not training or p == 0.0:

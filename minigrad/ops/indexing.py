@@ -13,7 +13,7 @@ from typing import Any
 
 from .. import backend as B
 from ..autograd import Function
-from .checks import axis_arg, is_tensor, refuse_grad
+from .checks import axis_arg, is_tensor, refuse_grad, torch_names
 from .shape import unsqueeze
 
 
@@ -127,7 +127,8 @@ def _normalize_index(t: Any, index: Any) -> tuple[Any, bool]:
             raise IndexError("getitem: a Python bool is not a valid index")
         elif isinstance(item, int) or (B.is_host_array(item) and getattr(item, "ndim", 1) == 0):
             out.append(int(item))
-        elif is_tensor(item) or isinstance(item, list) or hasattr(item, "__array__") or hasattr(item, "shape"):
+        elif is_tensor(item) or isinstance(item, (list, tuple)) or hasattr(item, "__array__") or hasattr(item, "shape"):
+            # a tuple inside the index is an integer array, as in NumPy and PyTorch: x[((0,),)] is x[[0]]
             arr = _index_array(t, item)
             advanced = True
             if arr.dtype.kind == "b":
@@ -160,7 +161,7 @@ def embedding(indices: Any, weight: Any, padding_idx: int | None = None) -> Any:
     if indices.device != weight.device:
         raise RuntimeError(f"embedding: indices on device {indices.device}, weight on device {weight.device}")
     n = weight.shape[0]
-    if indices.size and (int(indices.data.min()) < 0 or int(indices.data.max()) >= n):
+    if indices.data.size and (int(indices.data.min()) < 0 or int(indices.data.max()) >= n):
         raise IndexError(
             f"embedding: indices must be in [0, {n}), got values in "
             f"[{int(indices.data.min())}, {int(indices.data.max())}]"
@@ -168,6 +169,7 @@ def embedding(indices: Any, weight: Any, padding_idx: int | None = None) -> Any:
     return Embedding.apply(weight, index=indices.data, padding_idx=padding_idx)
 
 
+@torch_names
 def concat(tensors: Sequence[Any], axis: int = 0) -> Any:
     """Join tensors along an existing axis."""
     tensors = list(tensors)
@@ -187,6 +189,7 @@ def concat(tensors: Sequence[Any], axis: int = 0) -> Any:
 cat = concat
 
 
+@torch_names
 def stack(tensors: Sequence[Any], axis: int = 0) -> Any:
     """Join same-shaped tensors along a new axis."""
     tensors = list(tensors)
@@ -200,6 +203,7 @@ def stack(tensors: Sequence[Any], axis: int = 0) -> Any:
     return Concat.apply(*[unsqueeze(t, ax) for t in tensors], axis=ax)
 
 
+@torch_names
 def split(a: Any, split_size_or_sections: int | Sequence[int], axis: int = 0) -> list[Any]:
     """Split into pieces of ``split_size`` (last may be smaller) or of the given sizes (PyTorch)."""
     ax = axis_arg(axis, a.ndim, "split")
@@ -221,6 +225,7 @@ def split(a: Any, split_size_or_sections: int | Sequence[int], axis: int = 0) ->
     return pieces
 
 
+@torch_names
 def chunk(a: Any, chunks: int, axis: int = 0) -> list[Any]:
     n = a.shape[axis_arg(axis, a.ndim, "chunk")]
     return split(a, -(-n // chunks), axis)

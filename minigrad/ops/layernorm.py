@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..autograd import Function, is_grad_enabled
-from .checks import require_tensor
+from .checks import number_arg, require_tensor
 
 
 class LayerNorm(Function):
@@ -93,6 +93,7 @@ def layer_norm(
 ) -> Any:
     """Normalize over the last ``len(normalized_shape)`` axes (as ``torch.nn.functional.layer_norm``)."""
     shape = _normalized(x, normalized_shape, weight, bias)
+    eps = number_arg(eps, "layer_norm", "eps")
     affine = [p for p in (weight, bias) if p is not None]
     return LayerNorm.apply(
         x, *affine, naxes=len(shape), eps=eps, has_weight=weight is not None, has_bias=bias is not None
@@ -104,6 +105,7 @@ def layer_norm_composite(
 ) -> Any:
     """layer_norm built from primitive ops (mean, sub, mul, sqrt, div...): every step in the graph."""
     shape = _normalized(x, normalized_shape, weight, bias)
+    eps = number_arg(eps, "layer_norm", "eps")
     axes = tuple(range(x.ndim - len(shape), x.ndim))
     centered = x - x.mean(axes, keepdims=True)
     variance = (centered * centered).mean(axes, keepdims=True)

@@ -1,8 +1,13 @@
-"""Reductions: sum, mean, var, max, min (and sum_to_size, the reduction broadcasting needs).
+"""Reductions: sum, mean, var, max, min, any, all, argmax, argmin (and sum_to_size, the
+reduction broadcasting needs).
 
 A reduction maps many inputs to one output, so its backward copies (broadcasts) the
 upstream gradient back over the reduced axes. Inside the ops ``axis`` is a tuple of
-non-negative ints or None; the wrappers normalize it.
+non-negative ints or None; the wrappers normalize it (and take PyTorch's ``dim``/``keepdim``).
+
+Empty reductions follow PyTorch: the mean of no elements is NaN, and so is a variance
+with ``ddof >= N`` when the values are all equal (inf otherwise: the divisor is
+max(0, N - ddof)); their backward never divides by zero in Python.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from typing import Any
 
 from .. import backend as B
 from ..autograd import Function, is_grad_enabled
-from .checks import axes_arg, axis_arg, broadcast_shapes, constant, require_float
+from .checks import axes_arg, axis_arg, broadcast_shapes, constant, require_float, torch_names
 from .indexing import concat
 from .scan import cumprod, flip_axis
 
@@ -38,6 +43,14 @@ def reduced_count(shape: tuple[int, ...], axis: tuple[int, ...] | None) -> int:
         if axis is None or i in axis:
             n *= s
     return n
+
+
+def mean_array(xp, a, axis, keepdims, count):
+    """The mean of the array ``a``; NaN over no elements (without NumPy's warning)."""
+    if count:
+        return a.mean(axis=axis, keepdims=keepdims)
+    shape = keepdims_shape(a.shape, axis) if keepdims else dropped_shape(a.shape, axis)
+    return xp.full(shape, xp.nan, dtype=a.dtype)
 
 
 def spread(g, in_shape, axis, keepdims):
@@ -68,24 +81,30 @@ class Mean(Function):
     def forward(self, a, axis=None, keepdims=False):
         self.axis, self.keepdims = axis, keepdims
         self.count = reduced_count(a.shape, axis)
-        return a.mean(axis=axis, keepdims=keepdims)
+        return mean_array(self.xp, a, axis, keepdims, self.count)
 
     def backward(self, g):
-        return spread(g * (1.0 / self.count), self.in_shapes[0], self.axis, self.keepdims)
+        scale = 1.0 / self.count if self.count else float("nan")  # no elements: the input is empty too
+        return spread(g * scale, self.in_shapes[0], self.axis, self.keepdims)
 
 
 class Var(Function):
     """out = sum((a - mean(a))**2) / (N - ddof) over ``axis``.
 
     dL/da = g * 2 (a - mean(a)) / (N - ddof)   (the mean's own dependence on a cancels,
-    because the centred values sum to zero).
+    because the centred values sum to zero). With ddof >= N the divisor is 0, as PyTorch's
+    max(0, N - ddof): the result is inf, or NaN where the values are all equal.
     """
 
     def forward(self, a, axis=None, keepdims=False, ddof=0):
         self.axis, self.keepdims, self.ddof = axis, keepdims, ddof
         self.count = reduced_count(a.shape, axis)
-        self.centered = a - a.mean(axis=axis, keepdims=True)
-        return (self.centered * self.centered).sum(axis=axis, keepdims=keepdims) / (self.count - ddof)
+        self.dof = builtins.max(self.count - ddof, 0)
+        self.centered = a - mean_array(self.xp, a, axis, True, self.count)
+        total = (self.centered * self.centered).sum(axis=axis, keepdims=keepdims)
+        if self.dof == 0:  # inf, or NaN for 0/0, without NumPy's warning
+            return self.xp.where(total == 0, a.dtype.type("nan"), a.dtype.type("inf"))
+        return total / self.dof
 
     def backward(self, g):
         if is_grad_enabled():  # recompute with a graph, for higher-order gradients
@@ -93,7 +112,7 @@ class Var(Function):
             centered = a - a.mean(self.axis, keepdims=True)
         else:
             centered = self.const(self.centered)
-        scale = 2.0 / (self.count - self.ddof)
+        scale = 2.0 / self.dof if self.dof else float("inf")
         return spread(g, self.in_shapes[0], self.axis, self.keepdims) * centered * scale
 
 
@@ -150,49 +169,90 @@ class SumTo(Function):
         return g.expand(self.in_shapes[0])
 
 
+@torch_names
 def sum(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
-    """Sum over ``axis`` (None: all)."""
+    """Sum over ``axis`` (None: all; ``dim``/``keepdim`` also accepted)."""
     return Sum.apply(a, axis=axes_arg(axis, a.ndim, "sum"), keepdims=keepdims)
 
 
+@torch_names
 def mean(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
-    """Mean over ``axis`` (None: all)."""
+    """Mean over ``axis`` (None: all); over no elements it is NaN, as PyTorch."""
     require_float(a, "mean")
     return Mean.apply(a, axis=axes_arg(axis, a.ndim, "mean"), keepdims=keepdims)
 
 
+@torch_names
 def var(a: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Any:
-    """Variance over ``axis``; ``ddof=0`` is the biased (population) variance, as NumPy."""
+    """Variance over ``axis``; ``ddof=0`` is the biased (population) variance, as NumPy
+    (PyTorch's default is ``correction=1``: pass ``ddof=1`` for it)."""
     require_float(a, "var")
+    if isinstance(ddof, bool) or not isinstance(ddof, int) or ddof < 0:
+        raise ValueError(f"var: ddof must be a non-negative integer, got {ddof!r}")
     return Var.apply(a, axis=axes_arg(axis, a.ndim, "var"), keepdims=keepdims, ddof=ddof)
 
 
+@torch_names
 def max(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """Maximum over ``axis``; ties share the gradient equally."""
-    if a.size == 0:
+    if a.data.size == 0:
         raise ValueError(f"max: empty tensor of shape {a.shape}")
     return Max.apply(a, axis=axes_arg(axis, a.ndim, "max"), keepdims=keepdims)
 
 
+@torch_names
 def min(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """Minimum over ``axis``; ties share the gradient equally."""
-    if a.size == 0:
+    if a.data.size == 0:
         raise ValueError(f"min: empty tensor of shape {a.shape}")
     return Min.apply(a, axis=axes_arg(axis, a.ndim, "min"), keepdims=keepdims)
 
 
-def argmax(a: Any, axis: int | None = None, keepdims: bool = False) -> Any:
-    """Index of the maximum (int64, no gradient)."""
-    ax = None if axis is None else axis_arg(axis, a.ndim, "argmax")
-    out = a.data.argmax(axis=ax)
-    if keepdims and ax is not None:
-        out = a.backend.xp.expand_dims(out, ax)
+def _arg_reduce(a: Any, axis: int | None, keepdims: bool, opname: str) -> Any:
+    """argmax/argmin: int64 indices, no gradient; with ``keepdims`` and no axis, all-ones shape (PyTorch)."""
+    if a.data.size == 0:
+        raise ValueError(f"{opname}: empty tensor of shape {a.shape}")
+    if axis is None or a.ndim == 0:
+        if axis is not None:
+            axis_arg(axis, 0, opname, scalar_ok=True)
+        out = getattr(a.data, opname)()
+        shape = (1,) * a.ndim if keepdims else ()
+    else:
+        ax = axis_arg(axis, a.ndim, opname)
+        out = getattr(a.data, opname)(axis=ax)
+        shape = a.shape[:ax] + (1,) + a.shape[ax + 1 :] if keepdims else out.shape
+    out = a.backend.xp.asarray(out).reshape(shape)
     return constant(a.backend.normalize(out).astype(B.int64, copy=False), a)
 
 
-def argmin(a: Any, axis: int | None = None) -> Any:
-    ax = None if axis is None else axis_arg(axis, a.ndim, "argmin")
-    return constant(a.backend.normalize(a.data.argmin(axis=ax)).astype(B.int64), a)
+@torch_names
+def argmax(a: Any, axis: int | None = None, keepdims: bool = False) -> Any:
+    """Index of the maximum (int64, no gradient; the first one on ties)."""
+    return _arg_reduce(a, axis, keepdims, "argmax")
+
+
+@torch_names
+def argmin(a: Any, axis: int | None = None, keepdims: bool = False) -> Any:
+    """Index of the minimum (int64, no gradient; the first one on ties)."""
+    return _arg_reduce(a, axis, keepdims, "argmin")
+
+
+def _bool_reduce(a: Any, axis: Any, keepdims: bool, opname: str) -> Any:
+    axes = axes_arg(axis, a.ndim, opname)
+    out = getattr(a.data, opname)(axis=axes, keepdims=keepdims)
+    return constant(a.backend.normalize(a.backend.xp.asarray(out)), a)
+
+
+@torch_names
+def any(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """Whether any element over ``axis`` is nonzero (None: all), as a boolean tensor (no gradient)."""
+    return _bool_reduce(a, axis, keepdims, "any")
+
+
+@torch_names
+def all(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """Whether every element over ``axis`` is nonzero (None: all), as a boolean tensor (no gradient)."""
+    return _bool_reduce(a, axis, keepdims, "all")
 
 
 def sum_to(a: Any, shape: Sequence[int]) -> Any:
@@ -206,16 +266,18 @@ def sum_to(a: Any, shape: Sequence[int]) -> Any:
 
 
 # ---- amax, amin, std, prod (issue 22) --------------------------------------------------------
+@torch_names
 def amax(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """Maximum over ``axis`` (None: all); ties share the gradient equally (``torch.amax``)."""
-    if a.size == 0:
+    if a.numel() == 0:
         raise ValueError(f"amax: empty tensor of shape {a.shape}")
     return Max.apply(a, axis=axes_arg(axis, a.ndim, "amax"), keepdims=keepdims)
 
 
+@torch_names
 def amin(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """Minimum over ``axis`` (None: all); ties share the gradient equally (``torch.amin``)."""
-    if a.size == 0:
+    if a.numel() == 0:
         raise ValueError(f"amin: empty tensor of shape {a.shape}")
     return Min.apply(a, axis=axes_arg(axis, a.ndim, "amin"), keepdims=keepdims)
 
@@ -287,6 +349,7 @@ def _product_of_others(x, axis):
     return left * right
 
 
+@torch_names
 def std(a: Any, axis: Any = None, *, correction: Any = None, keepdims: bool = False, unbiased: Any = None) -> Any:
     """Standard deviation over ``axis``, dividing by N - correction (``torch.std``).
 
@@ -308,6 +371,7 @@ def std(a: Any, axis: Any = None, *, correction: Any = None, keepdims: bool = Fa
     return Std.apply(a, axis=axes_arg(axis, a.ndim, "std"), keepdims=keepdims, correction=correction)
 
 
+@torch_names
 def prod(a: Any, axis: int | None = None, keepdims: bool = False) -> Any:
     """Product over one ``axis`` (None: all) (``torch.prod``); exact gradients with zeros too."""
     if axis is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..autograd import Function, is_grad_enabled
-from .checks import axis_arg, require_float, require_tensor
+from .checks import axis_arg, require_float, require_tensor, torch_names
 from .indexing import GetItem
 
 
@@ -122,6 +122,7 @@ def _scan_args(a: Any, axis: Any, opname: str) -> int:
     return axis_arg(axis, a.ndim, opname)
 
 
+@torch_names
 def cumsum(a: Any, axis: int) -> Any:
     """Running sum along ``axis`` (``torch.cumsum``)."""
     ax = _scan_args(a, axis, "cumsum")
@@ -130,6 +131,7 @@ def cumsum(a: Any, axis: int) -> Any:
     return CumSum.apply(a, axis=ax)
 
 
+@torch_names
 def cumprod(a: Any, axis: int) -> Any:
     """Running product along ``axis`` (``torch.cumprod``); zeros are handled exactly in backward."""
     ax = _scan_args(a, axis, "cumprod")
@@ -138,6 +140,7 @@ def cumprod(a: Any, axis: int) -> Any:
     return CumProd.apply(a, axis=ax)
 
 
+@torch_names
 def logcumsumexp(a: Any, axis: int) -> Any:
     """log of the running sum of exp along ``axis``, computed stably (``torch.logcumsumexp``)."""
     ax = _scan_args(a, axis, "logcumsumexp")

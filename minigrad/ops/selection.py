@@ -1,5 +1,5 @@
-"""Selection: maximum, minimum, clip, where, masked_fill; and the comparisons and logical
-ops, whose boolean results carry no gradient.
+"""Selection: maximum, minimum, clip, where, masked_fill; and the comparisons, logical and
+bitwise ops, whose results carry no gradient.
 
 Each selecting op routes the upstream gradient to the input whose value it picked.
 """
@@ -105,11 +105,24 @@ def minimum(a: Any, b: Any) -> Any:
     return Minimum.apply(*promote("minimum", a, b))
 
 
-def clip(a: Any, min: float | None = None, max: float | None = None) -> Any:
-    """Limit values to [min, max] (either may be None), as ``torch.clamp``."""
+def _bound(value: Any, a: Any, what: str) -> Any:
+    """A clip bound as a number or an array of ``a``'s device (a tensor bound has no gradient here)."""
+    if value is None or not is_tensor(value):
+        return value
+    refuse_grad(value, "clip", what)
+    if value.device != a.device:
+        raise RuntimeError(f"clip: {what} on device {value.device}, input on device {a.device}")
+    if broadcast_shapes("clip", a.shape, value.shape) != a.shape:
+        raise ValueError(f"clip: {what} of shape {value.shape} would broadcast the input of shape {a.shape}")
+    return value.data.astype(a.dtype, copy=False)
+
+
+def clip(a: Any, min: Any = None, max: Any = None) -> Any:
+    """Limit values to [min, max] (either may be None; numbers, or tensors that broadcast to
+    ``a`` and do not require grad), as ``torch.clamp``."""
     if min is None and max is None:
         raise ValueError("clip: at least one of min and max must be given")
-    return Clip.apply(a, lo=min, hi=max)
+    return Clip.apply(a, lo=_bound(min, a, "min"), hi=_bound(max, a, "max"))
 
 
 clamp = clip
@@ -174,3 +187,46 @@ def logical_and(a: Any, b: Any) -> Any:
 def logical_or(a: Any, b: Any) -> Any:
     a, b = promote("logical_or", a, b)
     return constant(a.backend.normalize(a.data.astype(bool) | b.data.astype(bool)), a)
+
+
+def logical_xor(a: Any, b: Any) -> Any:
+    a, b = promote("logical_xor", a, b)
+    return constant(a.backend.normalize(a.data.astype(bool) ^ b.data.astype(bool)), a)
+
+
+# ---- bitwise (the operators & | ^ ~): integers bit by bit, booleans logically, as PyTorch ----
+def _integral(opname: str, *tensors: Any) -> None:
+    for t in tensors:
+        if t.dtype.kind not in "biu":
+            raise TypeError(f"{opname}: expected integer or boolean tensors, got dtype {t.dtype}")
+
+
+def _bitwise(opname: str, a: Any, b: Any, fn: Any) -> Any:
+    if is_tensor(a) and is_tensor(b):
+        _integral(opname, a, b)
+    elif is_tensor(a) and isinstance(b, float) or is_tensor(b) and isinstance(a, float):
+        raise TypeError(f"{opname}: expected an integer or bool operand, got a float")
+    a, b = promote(opname, a, b)
+    _integral(opname, a, b)
+    return constant(a.backend.normalize(fn(a.data, b.data)), a)
+
+
+def bitwise_and(a: Any, b: Any) -> Any:
+    """a & b: bitwise for integers, logical for booleans (floats are refused)."""
+    return _bitwise("bitwise_and", a, b, lambda x, y: x & y)
+
+
+def bitwise_or(a: Any, b: Any) -> Any:
+    """a | b: bitwise for integers, logical for booleans."""
+    return _bitwise("bitwise_or", a, b, lambda x, y: x | y)
+
+
+def bitwise_xor(a: Any, b: Any) -> Any:
+    """a ^ b: bitwise for integers, logical for booleans."""
+    return _bitwise("bitwise_xor", a, b, lambda x, y: x ^ y)
+
+
+def bitwise_not(a: Any) -> Any:
+    """~a: bitwise for integers (~5 == -6), logical for booleans."""
+    _integral("bitwise_not", a)
+    return constant(a.backend.normalize(~a.data), a)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..autograd import Function
-from .checks import axes_arg, axis_arg, broadcast_shapes
+from .checks import axes_arg, axis_arg, broadcast_shapes, torch_names
 
 
 class Reshape(Function):
@@ -129,12 +129,13 @@ def _resolve_shape(opname: str, shape: Sequence[int], size: int, from_shape: tup
 
 def reshape(a: Any, shape: Sequence[int]) -> Any:
     """Same elements, new shape (one entry may be -1)."""
-    shape = _resolve_shape("reshape", shape, a.size, a.shape)
+    shape = _resolve_shape("reshape", shape, a.data.size, a.shape)
     if shape == a.shape:
         return a
     return Reshape.apply(a, shape=shape)
 
 
+@torch_names
 def flatten(a: Any, start_axis: int = 0, end_axis: int = -1) -> Any:
     if a.ndim == 0:
         return reshape(a, (1,))
@@ -157,6 +158,7 @@ def transpose(a: Any, axes: Sequence[int] | None = None) -> Any:
 permute = transpose
 
 
+@torch_names
 def swapaxes(a: Any, axis1: int, axis2: int) -> Any:
     """Exchange two axes (a transpose)."""
     i, j = axis_arg(axis1, a.ndim, "swapaxes"), axis_arg(axis2, a.ndim, "swapaxes")
@@ -200,8 +202,10 @@ def expand(a: Any, shape: Sequence[int]) -> Any:
     return Expand.apply(a, shape=shape)
 
 
+@torch_names
 def squeeze(a: Any, axis: int | Sequence[int] | None = None) -> Any:
-    """Remove size-1 axes (all, or those in ``axis``; a non-1 axis is left as is, as PyTorch)."""
+    """Remove size-1 axes (all, or those in ``axis``; a non-1 axis is left as is, as PyTorch;
+    a 0-d tensor accepts axis 0 and -1)."""
     axes = axes_arg(axis, a.ndim, "squeeze") if axis is not None else None
     shape = tuple(s for i, s in enumerate(a.shape) if not (s == 1 and (axes is None or i in axes)))
     if shape == a.shape:
@@ -209,6 +213,7 @@ def squeeze(a: Any, axis: int | Sequence[int] | None = None) -> Any:
     return Squeeze.apply(a, shape=shape)
 
 
+@torch_names
 def unsqueeze(a: Any, axis: int) -> Any:
     """Insert a size-1 axis at ``axis`` (negative counts from the new end)."""
     ax = axis_arg(axis, a.ndim + 1, "unsqueeze")

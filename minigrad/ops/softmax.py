@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..autograd import Function, is_grad_enabled, no_grad
-from .checks import axis_arg, require_float
+from .checks import axis_arg, require_float, torch_names
 
 
 class Softmax(Function):
@@ -72,23 +72,35 @@ class LogSumExp(Function):
         return g * (x - y).exp()
 
 
+def _on_scalar(op: type[Function], a: Any, **params: Any) -> Any:
+    """A 0-d tensor (axis 0 or -1, as PyTorch allows) as one element along axis 0."""
+    return op.apply(a.reshape(1), axis=0, **params).reshape(())
+
+
+@torch_names
 def softmax(a: Any, axis: int = -1) -> Any:
     """exp(a) / sum(exp(a)) along ``axis`` (one node, hand-derived backward)."""
     require_float(a, "softmax")
-    return Softmax.apply(a, axis=axis_arg(axis, a.ndim, "softmax"))
+    ax = axis_arg(axis, a.ndim, "softmax", scalar_ok=True)
+    return Softmax.apply(a, axis=ax) if a.ndim else _on_scalar(Softmax, a)
 
 
+@torch_names
 def log_softmax(a: Any, axis: int = -1) -> Any:
     """a - logsumexp(a) along ``axis`` (one node, hand-derived backward)."""
     require_float(a, "log_softmax")
-    return LogSoftmax.apply(a, axis=axis_arg(axis, a.ndim, "log_softmax"))
+    ax = axis_arg(axis, a.ndim, "log_softmax", scalar_ok=True)
+    return LogSoftmax.apply(a, axis=ax) if a.ndim else _on_scalar(LogSoftmax, a)
 
 
+@torch_names
 def logsumexp(a: Any, axis: int = -1, keepdims: bool = False) -> Any:
     """log(sum(exp(a))) along ``axis``, computed stably."""
-    return LogSumExp.apply(a, axis=axis_arg(axis, a.ndim, "logsumexp"), keepdims=keepdims)
+    ax = axis_arg(axis, a.ndim, "logsumexp", scalar_ok=True)
+    return LogSumExp.apply(a, axis=ax, keepdims=keepdims) if a.ndim else _on_scalar(LogSumExp, a, keepdims=True)
 
 
+@torch_names
 def softmax_composite(a: Any, axis: int = -1) -> Any:
     """softmax built from primitive ops (max, sub, exp, sum, div): every step is in the graph."""
     with no_grad():  # a constant shift does not change softmax, so it needs no gradient
@@ -97,6 +109,7 @@ def softmax_composite(a: Any, axis: int = -1) -> Any:
     return e / e.sum(axis, keepdims=True)
 
 
+@torch_names
 def log_softmax_composite(a: Any, axis: int = -1) -> Any:
     """log_softmax from primitive ops: a - shift - log(sum(exp(a - shift)))."""
     with no_grad():

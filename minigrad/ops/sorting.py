@@ -12,7 +12,7 @@ from typing import Any
 
 from .. import backend as B
 from ..autograd import Function
-from .checks import axis_arg, constant, require_tensor
+from .checks import axis_arg, constant, require_tensor, torch_names
 from .indexing import IndexAddZeros
 
 #: what sort and topk return, as PyTorch's ``torch.return_types``: ``values, indices = ...``
@@ -95,12 +95,14 @@ def _order_of(a: Any, ax: int, descending: bool) -> Any:
     return _order(a.backend.xp, data, ax, bool(descending))
 
 
+@torch_names
 def sort(a: Any, axis: int = -1, descending: bool = False) -> SortResult:
     """(values, indices) of ``a`` sorted along ``axis`` (``torch.sort``); ties keep their order."""
     ax = _axis(a, axis, "sort")
     return _picked(Sort, a, ax, _order_of(a, ax, descending))
 
 
+@torch_names
 def argsort(a: Any, axis: int = -1, descending: bool = False) -> Any:
     """The indices that sort ``a`` along ``axis`` (int64, no gradient; ``torch.argsort``)."""
     ax = _axis(a, axis, "argsort")
@@ -108,6 +110,7 @@ def argsort(a: Any, axis: int = -1, descending: bool = False) -> Any:
     return constant(order.reshape(()) if a.ndim == 0 else order, a)
 
 
+@torch_names
 def topk(a: Any, k: int, axis: int = -1, largest: bool = True, sorted: bool = True) -> SortResult:
     """(values, indices) of the ``k`` largest (``largest=False``: smallest) along ``axis`` (``torch.topk``).
 

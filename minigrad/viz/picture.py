@@ -296,7 +296,7 @@ class Picture:
         params = [t for t in leaves if folded.get(id(t)) == gid]
         count = f"{len(members)} op" + ("s" if len(members) != 1 else "")
         if params:
-            numel = sum(p.size for p in params)
+            numel = sum(p.numel() for p in params)
             count += f", {len(params)} param" + ("s" if len(params) != 1 else "") + f" ({numel:,})"
         lines.append(count)
         bad = False
