@@ -1,0 +1,365 @@
+"""The explorer's data: one forward and backward pass of a module, kept whole: :func:`explore`.
+
+:func:`explore` runs ``module(*inputs)``, applies ``loss`` and backpropagates, keeping what
+a learner wants to look at afterwards (a graph frees its tensors as backward goes, so it
+is taken while they exist):
+
+* every op node: its op, module path, input/output shapes and dtype, statistics (min,
+  max, mean, std, norm) and a small 2-D slice of its output value and of the gradient it
+  received, what it saved for backward, its docstring (the derivative) and where its
+  forward and backward are defined (file:line);
+* every leaf (parameters, inputs) with its value and gradient;
+* the backward order (the order the engine visited the nodes) and, for every tensor,
+  each gradient term that reached it and the running sum (a tensor used by several ops
+  receives one term per use: :data:`minigrad.engine.edge_observers`);
+* per attention layer and head (the ``attention_weights`` op): the weights A, their
+  gradient dL/dA, the scores' gradient dL/dS = A * (dL/dA - sum(A * dL/dA)) (the
+  softmax's vector-Jacobian product) and A * dL/dA.
+
+The result is an :class:`~minigrad.viz.explore_page.ExplorerPage`: ``.save("page.html")``
+writes one offline HTML page (:mod:`minigrad.viz.explore_page`), and in Jupyter it shows
+inline. The module's parameter ``.grad`` are restored afterwards.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import engine
+from ..autograd import Function, node_observers
+from ..engine import register_node_hook, topological_order
+from ..nn.module import Module
+from ..tensor import Tensor
+from .dot import VIEWS
+from .explore_page import ExplorerPage, encode_array
+from .recording import grad_stats, value_stats
+
+HEAT_ROWS, HEAT_COLS = 16, 32  # the largest 2-D slice kept per value or gradient
+_ROOT = Path(__file__).resolve().parents[2]  # the folder holding the minigrad package
+
+
+def stats(array: np.ndarray) -> dict[str, float] | None:
+    """min, max, mean, std and L2 norm of a floating array (None for empty or non-floating)."""
+    if array.size == 0 or array.dtype.kind != "f":
+        return None
+    h = array.astype(np.float64)
+    return {
+        "min": float(h.min()),
+        "max": float(h.max()),
+        "mean": float(h.mean()),
+        "std": float(h.std()),
+        "norm": math.sqrt(float((h * h).sum())),
+    }
+
+
+def heat_slice(array: np.ndarray) -> dict[str, Any] | None:
+    """The first 2-D slice of ``array`` (leading indices 0), cropped, as float16 base64."""
+    if array.size == 0 or array.dtype.kind not in "fiub":
+        return None
+    a = np.asarray(array, dtype=np.float64)
+    if a.ndim == 0:
+        a = a.reshape(1, 1)
+    elif a.ndim == 1:
+        a = a.reshape(1, -1)
+    lead = a.ndim - 2
+    a = a[(0,) * lead][:HEAT_ROWS, :HEAT_COLS]
+    where = "[" + ", ".join(["0"] * lead + [f":{a.shape[0]}", f":{a.shape[1]}"]) + "]"
+    return {"rows": a.shape[0], "cols": a.shape[1], "slice": where, "data": encode_array(a, np.float16)}
+
+
+def _host(t: Tensor) -> np.ndarray:
+    return np.array(t.detach().numpy(), copy=True)
+
+
+def _describe(value: Any) -> str:
+    """One line on a saved value: a tensor or array's kind, shape and dtype, else its repr."""
+    if isinstance(value, Tensor):
+        return f"Tensor {tuple(value.shape)} {value.dtype}" + (" (requires grad)" if value.requires_grad else "")
+    if hasattr(value, "shape") and hasattr(value, "dtype"):
+        return f"array {tuple(int(d) for d in value.shape)} {value.dtype}"
+    if isinstance(value, (tuple, list)) and value and all(isinstance(v, Tensor) for v in value):
+        return "(" + ", ".join(_describe(v) for v in value) + ")"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _where(fn: Any) -> str:
+    """"minigrad/ops/unary.py:42": where a function is defined."""
+    try:
+        path = Path(inspect.getsourcefile(fn) or "").resolve()
+        line = inspect.getsourcelines(fn)[1]
+    except (OSError, TypeError):
+        return "unknown"
+    try:
+        path = path.relative_to(_ROOT)
+    except ValueError:
+        pass
+    return f"{path.as_posix()}:{line}"
+
+
+def _reference_class(node: Function) -> type:
+    """The op class in minigrad.ops (an accelerated op subclasses it) or the node's own class."""
+    for cls in type(node).__mro__:
+        if cls.__module__.startswith("minigrad.ops"):
+            return cls
+    return type(node)
+
+
+def op_info(node: Function) -> dict[str, str]:
+    """The op's docstring (its derivative), its module's docstring, and file:line of forward/backward."""
+    ref = _reference_class(node)
+    info = {
+        "doc": inspect.getdoc(ref) or "",
+        "module_doc": inspect.getdoc(inspect.getmodule(ref)) or "",
+        "forward": _where(ref.forward),
+        "backward": _where(ref.backward),
+    }
+    if type(node) is not ref and type(node).forward is not ref.forward:
+        info["ran"] = f"{type(node).__name__} (accelerated) {_where(type(node).forward)}"
+    return info
+
+
+class _Capture:
+    """What the observers keep while the forward and backward passes run."""
+
+    def __init__(self) -> None:
+        self.values: dict[int, tuple[dict | None, dict | None, np.ndarray | None]] = {}
+        self.saved: dict[int, list[tuple[str, str]]] = {}
+        self.grads: dict[int, tuple[dict | None, dict | None, np.ndarray | None]] = {}
+        self.visited: list[int] = []  # node ids in the order backward reached them
+        self.terms: dict[int, list[dict[str, Any]]] = {}  # id(target) -> the terms it received
+        self.sums: dict[int, np.ndarray] = {}
+        self.nodes: list[Function] = []
+
+    def keep_whole(self, node: Function) -> bool:
+        return node.op_name == "attention_weights"
+
+    def observe(self, node: Function, output: Tensor) -> None:
+        host = _host(output)
+        self.values[id(node)] = (stats(host), heat_slice(host), host if self.keep_whole(node) else None)
+        self.saved[id(node)] = [(k, _describe(v)) for k, v in node.__dict__.items()]
+        node.meta = {**(node.meta or {}), "values": value_stats(output)}
+        self.nodes.append(node)
+        register_node_hook(node, self._grad_hook(node))
+
+    def _grad_hook(self, node: Function) -> Callable[[Tensor], None]:
+        def hook(g: Tensor) -> None:
+            host = _host(g)
+            self.grads[id(node)] = (stats(host), heat_slice(host), host if self.keep_whole(node) else None)
+            self.visited.append(id(node))
+            node.meta["grad"] = grad_stats(g)
+
+        return hook
+
+    def on_edge(self, node: Function, slot: int, target: Any, g: Tensor) -> None:
+        host = _host(g).astype(np.float64)
+        key = id(target)
+        total = self.sums.get(key)
+        total = host if total is None else total + host
+        self.sums[key] = total
+        self.terms.setdefault(key, []).append(
+            {"from": id(node), "slot": slot, "norm": float(np.sqrt((host * host).sum())),
+             "sum_norm": float(np.sqrt((total * total).sum()))}
+        )
+
+
+def _module_path(node: Function, module_paths: dict[int, str]) -> str:
+    for entry in reversed(node.scope):
+        if isinstance(entry, Module) and id(entry) in module_paths:
+            return module_paths[id(entry)] or "(the module)"
+    return "(outside any module)"
+
+
+def _scope_text(node: Function, module_paths: dict[int, str]) -> str:
+    parts = []
+    for entry in node.scope:
+        if isinstance(entry, Module):
+            name = module_paths.get(id(entry))
+            if name:
+                parts.append(name.rsplit(".", 1)[-1] if parts else name)
+        else:
+            parts.append(str(entry))
+    return " / ".join(parts)
+
+
+def _tensor_entry(stat_heat: tuple | None) -> dict[str, Any]:
+    if stat_heat is None:
+        return {"stats": None, "heat": None}
+    return {"stats": stat_heat[0], "heat": stat_heat[1]}
+
+
+def explore(
+    module: Module,
+    *inputs: Any,
+    loss: Callable[[Any], Tensor] | None = None,
+    tokens: list[str] | None = None,
+    view: str = "collapsed",
+    title: str | None = None,
+    kwargs: dict[str, Any] | None = None,
+) -> ExplorerPage:
+    """Run ``loss(module(*inputs, **kwargs))`` forward and backward and keep it all for the explorer page.
+
+    Args:
+        module: the model (its parameters are named by their path in it).
+        inputs: passed to ``module``.
+        loss: turns the module's output into a scalar Tensor; None: the output must be one.
+        tokens: labels of the sequence positions in the attention panels (default 0, 1, ...).
+        view: the graph shown first: ``"collapsed"`` or ``"expanded"`` (the page switches).
+        title: the page's heading.
+        kwargs: keyword arguments for ``module`` (e.g. ``{"src_key_padding_mask": mask}``).
+
+    Returns an :class:`~minigrad.viz.explore_page.ExplorerPage` (``.save(path)``,
+    ``.data``, ``_repr_html_``). The parameters' ``.grad`` are left as they were.
+    """
+    if view not in VIEWS:
+        raise ValueError(f"explore: view must be one of {VIEWS}, got {view!r}")
+    if not isinstance(module, Module):
+        raise TypeError(f"explore: module must be a minigrad nn.Module, got {type(module).__name__}")
+    capture = _Capture()
+    saved_grads = [(p, p.grad) for p in module.parameters()]
+    for p, _ in saved_grads:
+        p.grad = None
+    leaf_grads: list[tuple[Tensor, Any]] = [(t, t.grad) for t in inputs if isinstance(t, Tensor)]
+    for t, _ in leaf_grads:
+        t.grad = None
+    node_observers.append(capture.observe)
+    try:
+        output = module(*inputs, **(kwargs or {}))
+        result = loss(output) if loss is not None else output
+    finally:
+        node_observers.remove(capture.observe)
+    if not isinstance(result, Tensor) or result.size != 1 or result._ctx is None:
+        what = type(result).__name__ if not isinstance(result, Tensor) else f"a tensor of shape {result.shape}"
+        raise ValueError(f"explore: loss must give a scalar Tensor computed from the module, got {what}")
+    engine.edge_observers.append(capture.on_edge)
+    try:
+        result.backward()
+        return _assemble(module, result, capture, tokens, view, title)
+    finally:
+        engine.edge_observers.remove(capture.on_edge)
+        for node in capture.nodes:
+            node.hooks = None
+        for t, g in saved_grads + leaf_grads:
+            t.grad = g
+
+
+def _assemble(
+    module: Module, result: Tensor, capture: _Capture, tokens: list[str] | None, view: str, title: str | None
+) -> ExplorerPage:
+    from .picture import Picture
+
+    nodes = topological_order([result._ctx])
+    index = {id(n): i for i, n in enumerate(nodes)}
+    module_paths = {id(m): name for name, m in module.named_modules()}
+    param_names = {id(p): name for name, p in module.named_parameters()}
+    expanded = Picture(result, module, None, True, False)
+    collapsed = Picture(result, module, 1, True, False)
+
+    leaves: list[Tensor] = []
+    leaf_index: dict[int, int] = {}
+    for node in nodes:
+        for src in node.next:
+            if isinstance(src, Tensor) and id(src) not in leaf_index:
+                leaf_index[id(src)] = len(leaves)
+                leaves.append(src)
+
+    def source(key: int) -> str | None:
+        return f"n{index[key]}" if key in index else None
+
+    def terms_of(key: int) -> list[dict[str, Any]]:
+        return [{**t, "from": source(t["from"])} for t in capture.terms.get(key, [])]
+
+    docs: dict[str, dict[str, str]] = {}
+    node_rows = []
+    for i, node in enumerate(nodes):
+        ref = _reference_class(node)
+        docs.setdefault(ref.__name__, op_info(node))
+        node_rows.append(
+            {
+                "id": f"n{i}",
+                "op": node.op_name,
+                "cls": ref.__name__,
+                "module": _module_path(node, module_paths),
+                "scope": _scope_text(node, module_paths),
+                "in_shapes": [list(s) for s in node.in_shapes],
+                "inputs": [
+                    (f"n{index[id(s)]}" if isinstance(s, Function) else f"l{leaf_index[id(s)]}" if s is not None else None)
+                    for s in node.next
+                ],
+                "out_shape": list(node.out_shape),
+                "dtype": str(node.out_dtype),
+                "value": _tensor_entry(capture.values.get(id(node))),
+                "grad": _tensor_entry(capture.grads.get(id(node))),
+                "saved": capture.saved.get(id(node), []),
+                "terms": terms_of(id(node)) or ([{"from": None, "slot": 0, "norm": 1.0, "sum_norm": 1.0}] if i == len(nodes) - 1 else []),
+                "units": {"expanded": expanded.units[i], "collapsed": collapsed.units[i]},
+            }
+        )
+    leaf_rows = []
+    for j, leaf in enumerate(leaves):
+        value = _host(leaf)
+        grad = _host(leaf.grad) if leaf.grad is not None else None
+        name = param_names.get(id(leaf))
+        leaf_rows.append(
+            {
+                "id": f"l{j}",
+                "kind": "parameter" if name is not None else "input",
+                "name": name or leaf.name or "input",
+                "shape": list(leaf.shape),
+                "dtype": str(leaf.dtype),
+                "value": {"stats": stats(value), "heat": heat_slice(value)},
+                "grad": {"stats": None if grad is None else stats(grad), "heat": None if grad is None else heat_slice(grad)},
+                "terms": terms_of(id(leaf)),
+                "units": {"expanded": expanded.leaf_units.get(id(leaf)), "collapsed": collapsed.leaf_units.get(id(leaf))},
+            }
+        )
+    data = {
+        "title": title or f"{type(module).__name__}: forward and backward",
+        "loss": float(result.detach().numpy().reshape(-1)[0]),
+        "view": view,
+        "nodes": node_rows,
+        "leaves": leaf_rows,
+        "order": [f"n{index[k]}" for k in capture.visited if k in index],
+        "docs": docs,
+        "attention": _attention(nodes, capture, module_paths, tokens),
+    }
+    return ExplorerPage(data, {"expanded": expanded, "collapsed": collapsed}, result, module)
+
+
+def _attention(nodes: list[Function], capture: _Capture, module_paths: dict[int, str], tokens: list[str] | None) -> list:
+    """One entry per attention_weights node (layer), the first sequence of the batch."""
+    layers = []
+    for i, node in enumerate(nodes):
+        if not capture.keep_whole(node) or id(node) not in capture.grads:
+            continue
+        a = capture.values[id(node)][2].astype(np.float64)
+        g = capture.grads[id(node)][2].astype(np.float64)
+        while a.ndim > 3:  # (batch, heads, q, k) -> the first sequence's (heads, q, k)
+            a, g = a[0], g[0]
+        if a.ndim == 2:
+            a, g = a[None], g[None]
+        ds = a * (g - (a * g).sum(-1, keepdims=True))
+        seq = a.shape[-1]
+        labels = [str(t) for t in tokens[:seq]] if tokens is not None else [str(k) for k in range(seq)]
+        labels += [str(k) for k in range(len(labels), seq)]
+        layers.append(
+            {
+                "node": f"n{i}",
+                "module": _module_path(node, module_paths),
+                "heads": a.shape[0],
+                "seq_q": a.shape[1],
+                "seq_k": a.shape[2],
+                "tokens": labels,
+                "A": encode_array(a, np.float32),
+                "dA": encode_array(g, np.float32),
+                "dS": encode_array(ds, np.float32),
+                "AdA": encode_array(a * g, np.float32),
+            }
+        )
+    return layers
