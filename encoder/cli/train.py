@@ -304,4 +304,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"\nwrote {args.out}/checkpoint.safetensors, metrics.jsonl and metrics.png; graph not drawn: {exc}")
         return 0
     print(f"\nwrote {args.out}/checkpoint.safetensors, metrics.jsonl, metrics.png and the graph of one layer: {graph}")
+    from .explore import demo_page
+
+    print(demo_page(trainer, args.out))
     return 0

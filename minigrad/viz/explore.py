@@ -90,7 +90,7 @@ def _describe(value: Any) -> str:
 
 
 def _where(fn: Any) -> str:
-    """"minigrad/ops/unary.py:42": where a function is defined."""
+    """ "minigrad/ops/unary.py:42": where a function is defined."""
     try:
         path = Path(inspect.getsourcefile(fn) or "").resolve()
         line = inspect.getsourcelines(fn)[1]
@@ -164,8 +164,12 @@ class _Capture:
         total = host if total is None else total + host
         self.sums[key] = total
         self.terms.setdefault(key, []).append(
-            {"from": id(node), "slot": slot, "norm": float(np.sqrt((host * host).sum())),
-             "sum_norm": float(np.sqrt((total * total).sum()))}
+            {
+                "from": id(node),
+                "slot": slot,
+                "norm": float(np.sqrt((host * host).sum())),
+                "sum_norm": float(np.sqrt((total * total).sum())),
+            }
         )
 
 
@@ -289,7 +293,13 @@ def _assemble(
                 "scope": _scope_text(node, module_paths),
                 "in_shapes": [list(s) for s in node.in_shapes],
                 "inputs": [
-                    (f"n{index[id(s)]}" if isinstance(s, Function) else f"l{leaf_index[id(s)]}" if s is not None else None)
+                    (
+                        f"n{index[id(s)]}"
+                        if isinstance(s, Function)
+                        else f"l{leaf_index[id(s)]}"
+                        if s is not None
+                        else None
+                    )
                     for s in node.next
                 ],
                 "out_shape": list(node.out_shape),
@@ -297,7 +307,8 @@ def _assemble(
                 "value": _tensor_entry(capture.values.get(id(node))),
                 "grad": _tensor_entry(capture.grads.get(id(node))),
                 "saved": capture.saved.get(id(node), []),
-                "terms": terms_of(id(node)) or ([{"from": None, "slot": 0, "norm": 1.0, "sum_norm": 1.0}] if i == len(nodes) - 1 else []),
+                "terms": terms_of(id(node))
+                or ([{"from": None, "slot": 0, "norm": 1.0, "sum_norm": 1.0}] if i == len(nodes) - 1 else []),
                 "units": {"expanded": expanded.units[i], "collapsed": collapsed.units[i]},
             }
         )
@@ -314,9 +325,15 @@ def _assemble(
                 "shape": list(leaf.shape),
                 "dtype": str(leaf.dtype),
                 "value": {"stats": stats(value), "heat": heat_slice(value)},
-                "grad": {"stats": None if grad is None else stats(grad), "heat": None if grad is None else heat_slice(grad)},
+                "grad": {
+                    "stats": None if grad is None else stats(grad),
+                    "heat": None if grad is None else heat_slice(grad),
+                },
                 "terms": terms_of(id(leaf)),
-                "units": {"expanded": expanded.leaf_units.get(id(leaf)), "collapsed": collapsed.leaf_units.get(id(leaf))},
+                "units": {
+                    "expanded": expanded.leaf_units.get(id(leaf)),
+                    "collapsed": collapsed.leaf_units.get(id(leaf)),
+                },
             }
         )
     data = {
@@ -332,7 +349,9 @@ def _assemble(
     return ExplorerPage(data, {"expanded": expanded, "collapsed": collapsed}, result, module)
 
 
-def _attention(nodes: list[Function], capture: _Capture, module_paths: dict[int, str], tokens: list[str] | None) -> list:
+def _attention(
+    nodes: list[Function], capture: _Capture, module_paths: dict[int, str], tokens: list[str] | None
+) -> list:
     """One entry per attention_weights node (layer), the first sequence of the batch."""
     layers = []
     for i, node in enumerate(nodes):

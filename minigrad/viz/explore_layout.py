@@ -58,7 +58,10 @@ def simple_svg(picture: Any) -> str:
             pos[n] = (x, y + (height - h) / 2, w, h)
             x += w + GAP_X
         y += height + GAP_Y
-    parts = [f'<svg width="{total_w:.0f}pt" height="{y:.0f}pt" viewBox="0 0 {total_w:.0f} {y:.0f}">', '<g class="graph">']
+    parts = [
+        f'<svg width="{total_w:.0f}pt" height="{y:.0f}pt" viewBox="0 0 {total_w:.0f} {y:.0f}">',
+        '<g class="graph">',
+    ]
     for s, d in edges:
         sx, sy, sw, sh = pos[s]
         dx, dy, dw, _ = pos[d]
@@ -76,7 +79,10 @@ def simple_svg(picture: Any) -> str:
             if style.get("shape") == "ellipse"
             else f'<rect x="{x:.1f}" y="{y0:.1f}" width="{w:.1f}" height="{h:.1f}" rx="3"'
         )
-        parts.append(f'<g class="node"><title>{escape(node_id)}</title>{shape} fill="{fill}" stroke="{style.get("color", "#999")}"/>')
+        parts.append(
+            f'<g class="node"><title>{escape(node_id)}</title>'
+            f'{shape} fill="{fill}" stroke="{style.get("color", "#999")}"/>'
+        )
         for k, line in enumerate(sizes[node_id][2]):
             parts.append(
                 f'<text text-anchor="middle" x="{x + w / 2:.1f}" y="{y0 + 4 + LINE_H * (k + 0.8):.1f}" '

@@ -28,7 +28,10 @@ from ..files import write_atomic
 from .rendering import _find_dot
 
 ASSETS = "explorer_assets"
-NO_DOT = "Graphviz's 'dot' is not installed: the graph is drawn by a simple layered layout (apt-get install graphviz for the boxed picture)."
+NO_DOT = (
+    "Graphviz's 'dot' is not installed: the graph is drawn by a simple layered layout "
+    "(apt-get install graphviz for the boxed picture)."
+)
 
 
 def encode_array(array: np.ndarray, dtype: Any) -> str:
