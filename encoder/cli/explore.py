@@ -21,6 +21,8 @@ import minigrad
 
 from .errors import CLIError
 
+# the collapsed view keeps model -> encoder -> layers.N open: one node per sublayer of each layer
+COLLAPSE_DEPTH = 3
 SMALL = dict(d_model=32, nhead=2, num_layers=2, dim_feedforward=64, dropout=0.0)  # the model without --checkpoint
 
 
@@ -75,6 +77,7 @@ def explore_trainer(trainer: Any, example: int = 0, view: str = "collapsed", tit
             loss=lambda logits: trainer.loss(logits, batch),
             tokens=labels,
             view=view,
+            depth=COLLAPSE_DEPTH,
             title=title or f"{task.name} example {example}: {' '.join(labels)}",
         )
     finally:

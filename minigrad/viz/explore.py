@@ -23,10 +23,7 @@ inline. The module's parameter ``.grad`` are restored afterwards.
 
 from __future__ import annotations
 
-import inspect
-import math
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,92 +34,9 @@ from ..engine import register_node_hook, topological_order
 from ..nn.module import Module
 from ..tensor import Tensor
 from .dot import VIEWS
+from .explore_facts import describe, heat_slice, host, op_info, reference_class, stats
 from .explore_page import ExplorerPage, encode_array
 from .recording import grad_stats, value_stats
-
-HEAT_ROWS, HEAT_COLS = 16, 32  # the largest 2-D slice kept per value or gradient
-_ROOT = Path(__file__).resolve().parents[2]  # the folder holding the minigrad package
-
-
-def stats(array: np.ndarray) -> dict[str, float] | None:
-    """min, max, mean, std and L2 norm of a floating array (None for empty or non-floating)."""
-    if array.size == 0 or array.dtype.kind != "f":
-        return None
-    h = array.astype(np.float64)
-    return {
-        "min": float(h.min()),
-        "max": float(h.max()),
-        "mean": float(h.mean()),
-        "std": float(h.std()),
-        "norm": math.sqrt(float((h * h).sum())),
-    }
-
-
-def heat_slice(array: np.ndarray) -> dict[str, Any] | None:
-    """The first 2-D slice of ``array`` (leading indices 0), cropped, as float16 base64."""
-    if array.size == 0 or array.dtype.kind not in "fiub":
-        return None
-    a = np.asarray(array, dtype=np.float64)
-    if a.ndim == 0:
-        a = a.reshape(1, 1)
-    elif a.ndim == 1:
-        a = a.reshape(1, -1)
-    lead = a.ndim - 2
-    a = a[(0,) * lead][:HEAT_ROWS, :HEAT_COLS]
-    where = "[" + ", ".join(["0"] * lead + [f":{a.shape[0]}", f":{a.shape[1]}"]) + "]"
-    return {"rows": a.shape[0], "cols": a.shape[1], "slice": where, "data": encode_array(a, np.float16)}
-
-
-def _host(t: Tensor) -> np.ndarray:
-    return np.array(t.detach().numpy(), copy=True)
-
-
-def _describe(value: Any) -> str:
-    """One line on a saved value: a tensor or array's kind, shape and dtype, else its repr."""
-    if isinstance(value, Tensor):
-        return f"Tensor {tuple(value.shape)} {value.dtype}" + (" (requires grad)" if value.requires_grad else "")
-    if hasattr(value, "shape") and hasattr(value, "dtype"):
-        return f"array {tuple(int(d) for d in value.shape)} {value.dtype}"
-    if isinstance(value, (tuple, list)) and value and all(isinstance(v, Tensor) for v in value):
-        return "(" + ", ".join(_describe(v) for v in value) + ")"
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _where(fn: Any) -> str:
-    """ "minigrad/ops/unary.py:42": where a function is defined."""
-    try:
-        path = Path(inspect.getsourcefile(fn) or "").resolve()
-        line = inspect.getsourcelines(fn)[1]
-    except (OSError, TypeError):
-        return "unknown"
-    try:
-        path = path.relative_to(_ROOT)
-    except ValueError:
-        pass
-    return f"{path.as_posix()}:{line}"
-
-
-def _reference_class(node: Function) -> type:
-    """The op class in minigrad.ops (an accelerated op subclasses it) or the node's own class."""
-    for cls in type(node).__mro__:
-        if cls.__module__.startswith("minigrad.ops"):
-            return cls
-    return type(node)
-
-
-def op_info(node: Function) -> dict[str, str]:
-    """The op's docstring (its derivative), its module's docstring, and file:line of forward/backward."""
-    ref = _reference_class(node)
-    info = {
-        "doc": inspect.getdoc(ref) or "",
-        "module_doc": inspect.getdoc(inspect.getmodule(ref)) or "",
-        "forward": _where(ref.forward),
-        "backward": _where(ref.backward),
-    }
-    if type(node) is not ref and type(node).forward is not ref.forward:
-        info["ran"] = f"{type(node).__name__} (accelerated) {_where(type(node).forward)}"
-    return info
 
 
 class _Capture:
@@ -141,33 +55,33 @@ class _Capture:
         return node.op_name == "attention_weights"
 
     def observe(self, node: Function, output: Tensor) -> None:
-        host = _host(output)
-        self.values[id(node)] = (stats(host), heat_slice(host), host if self.keep_whole(node) else None)
-        self.saved[id(node)] = [(k, _describe(v)) for k, v in node.__dict__.items()]
+        arr = host(output)
+        self.values[id(node)] = (stats(arr), heat_slice(arr), arr if self.keep_whole(node) else None)
+        self.saved[id(node)] = [(k, describe(v)) for k, v in node.__dict__.items()]
         node.meta = {**(node.meta or {}), "values": value_stats(output)}
         self.nodes.append(node)
         register_node_hook(node, self._grad_hook(node))
 
     def _grad_hook(self, node: Function) -> Callable[[Tensor], None]:
         def hook(g: Tensor) -> None:
-            host = _host(g)
-            self.grads[id(node)] = (stats(host), heat_slice(host), host if self.keep_whole(node) else None)
+            arr = host(g)
+            self.grads[id(node)] = (stats(arr), heat_slice(arr), arr if self.keep_whole(node) else None)
             self.visited.append(id(node))
             node.meta["grad"] = grad_stats(g)
 
         return hook
 
     def on_edge(self, node: Function, slot: int, target: Any, g: Tensor) -> None:
-        host = _host(g).astype(np.float64)
+        arr = host(g).astype(np.float64)
         key = id(target)
         total = self.sums.get(key)
-        total = host if total is None else total + host
+        total = arr if total is None else total + arr
         self.sums[key] = total
         self.terms.setdefault(key, []).append(
             {
                 "from": id(node),
                 "slot": slot,
-                "norm": float(np.sqrt((host * host).sum())),
+                "norm": float(np.sqrt((arr * arr).sum())),
                 "sum_norm": float(np.sqrt((total * total).sum())),
             }
         )
@@ -206,6 +120,7 @@ def explore(
     view: str = "collapsed",
     title: str | None = None,
     kwargs: dict[str, Any] | None = None,
+    depth: int | None = None,
 ) -> ExplorerPage:
     """Run ``loss(module(*inputs, **kwargs))`` forward and backward and keep it all for the explorer page.
 
@@ -217,6 +132,8 @@ def explore(
         view: the graph shown first: ``"collapsed"`` or ``"expanded"`` (the page switches).
         title: the page's heading.
         kwargs: keyword arguments for ``module`` (e.g. ``{"src_key_padding_mask": mask}``).
+        depth: how deep the collapsed view keeps module boxes open (as :func:`draw_graph`'s
+            ``depth``; default 1: one node per child of ``module``).
 
     Returns an :class:`~minigrad.viz.explore_page.ExplorerPage` (``.save(path)``,
     ``.data``, ``_repr_html_``). The parameters' ``.grad`` are left as they were.
@@ -225,6 +142,8 @@ def explore(
         raise ValueError(f"explore: view must be one of {VIEWS}, got {view!r}")
     if not isinstance(module, Module):
         raise TypeError(f"explore: module must be a minigrad nn.Module, got {type(module).__name__}")
+    if depth is not None and (not isinstance(depth, int) or depth < 1):
+        raise ValueError(f"explore: depth must be an integer >= 1 (or None for 1), got {depth!r}")
     capture = _Capture()
     saved_grads = [(p, p.grad) for p in module.parameters()]
     for p, _ in saved_grads:
@@ -244,7 +163,7 @@ def explore(
     engine.edge_observers.append(capture.on_edge)
     try:
         result.backward()
-        return _assemble(module, result, capture, tokens, view, title)
+        return _assemble(module, result, capture, tokens, view, title, depth or 1)
     finally:
         engine.edge_observers.remove(capture.on_edge)
         for node in capture.nodes:
@@ -254,7 +173,13 @@ def explore(
 
 
 def _assemble(
-    module: Module, result: Tensor, capture: _Capture, tokens: list[str] | None, view: str, title: str | None
+    module: Module,
+    result: Tensor,
+    capture: _Capture,
+    tokens: list[str] | None,
+    view: str,
+    title: str | None,
+    depth: int,
 ) -> ExplorerPage:
     from .picture import Picture
 
@@ -263,7 +188,7 @@ def _assemble(
     module_paths = {id(m): name for name, m in module.named_modules()}
     param_names = {id(p): name for name, p in module.named_parameters()}
     expanded = Picture(result, module, None, True, False)
-    collapsed = Picture(result, module, 1, True, False)
+    collapsed = Picture(result, module, depth, True, False)
 
     leaves: list[Tensor] = []
     leaf_index: dict[int, int] = {}
@@ -282,7 +207,7 @@ def _assemble(
     docs: dict[str, dict[str, str]] = {}
     node_rows = []
     for i, node in enumerate(nodes):
-        ref = _reference_class(node)
+        ref = reference_class(node)
         docs.setdefault(ref.__name__, op_info(node))
         node_rows.append(
             {
@@ -314,8 +239,8 @@ def _assemble(
         )
     leaf_rows = []
     for j, leaf in enumerate(leaves):
-        value = _host(leaf)
-        grad = _host(leaf.grad) if leaf.grad is not None else None
+        value = host(leaf)
+        grad = host(leaf.grad) if leaf.grad is not None else None
         name = param_names.get(id(leaf))
         leaf_rows.append(
             {
@@ -336,10 +261,17 @@ def _assemble(
                 },
             }
         )
+    groups = {}  # collapsed view: group id -> "path (Class)" of the module or scope it shows
+    for node, unit in zip(nodes, collapsed.units):
+        if unit.startswith("g") and unit not in groups:
+            label, _, cls = collapsed.entry_info[collapsed._relative_scope(node.scope)[depth - 1]]
+            groups[unit] = f"{label} ({cls})" if cls else label
     data = {
+        "groups": groups,
         "title": title or f"{type(module).__name__}: forward and backward",
         "loss": float(result.detach().numpy().reshape(-1)[0]),
         "view": view,
+        "depth": depth,
         "nodes": node_rows,
         "leaves": leaf_rows,
         "order": [f"n{index[k]}" for k in capture.visited if k in index],

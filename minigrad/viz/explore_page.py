@@ -78,7 +78,8 @@ class ExplorerPage:
         if self.used_dot:
             from .dot import draw_graph
 
-            graph = draw_graph(result, module=module, view=view, grads=True, legend=False)  # the page has its own
+            # the page has its own legend
+            graph = draw_graph(result, module=module, depth=picture.depth, grads=True, legend=False)
             return _clean_svg(graph.pipe(format="svg").decode("utf-8"))
         from .explore_layout import simple_svg
 

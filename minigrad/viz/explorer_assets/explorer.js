@@ -193,8 +193,7 @@
   function showGroup(gid, t) {
     const ops = t.members.map((ref) => `<li>${link(ref, nodes[ref].op)} ${shape(nodes[ref].out_shape)}</li>`).join("");
     const params = t.params.map((ref) => `<li>${link(ref)}: grad norm ${fmt(leaves[ref].grad.stats && leaves[ref].grad.stats.norm)}</li>`).join("");
-    const first = nodes[t.members[0]];
-    $("details").innerHTML = `<h3 data-node="${gid}">${esc(first.scope.split(" / ")[0] || first.module)} <span class="hint">(collapsed: ${t.members.length} ops)</span></h3>` +
+    $("details").innerHTML = `<h3 data-node="${gid}">${esc(D.groups[gid] || gid)} <span class="hint">(collapsed: ${t.members.length} ops)</span></h3>` +
       `<h4>parameters</h4><ul>${params || "<li>none</li>"}</ul><h4>ops, in forward order</h4><ol>${ops}</ol>`;
   }
   function select(ref, fromView) {
@@ -335,6 +334,8 @@
   $("summary").textContent = `loss ${fmt(D.loss)} · ${D.nodes.length} op nodes · ${params.length} parameters · ` +
     `${D.order.length} backward steps · ${D.attention.length} attention layer(s)`;
   $("notice").textContent = D.notice || "";
+  $("view-collapsed").parentNode.lastChild.textContent = D.depth === 1 ? " collapsed (one node per module)" :
+    ` collapsed (module boxes open to depth ${D.depth - 1}, one node per module below)`;
 
   showView(view);
   fillHeads();
