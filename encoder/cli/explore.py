@@ -50,6 +50,16 @@ def _small_trainer() -> Any:
     return Trainer(TrainConfig(task=task.name, progress=False), model_config_for(task, **SMALL), task)
 
 
+def _load(path: str) -> Any:
+    from ..checkpoint import CheckpointError
+    from ..training import Trainer
+
+    try:
+        return Trainer.from_checkpoint(path, progress=False)
+    except CheckpointError as exc:
+        raise CLIError(str(exc)) from None
+
+
 def explore_trainer(trainer: Any, example: int = 0, view: str = "collapsed", title: str | None = None) -> Any:
     """:func:`minigrad.viz.explore` of ``trainer``'s model on validation example ``example``.
 
@@ -100,8 +110,6 @@ def run_explore(args: argparse.Namespace) -> int:
         trainer = _small_trainer()
         print("no --checkpoint: exploring a small untrained model on the sort task")
     else:
-        from .train import _load
-
         trainer = _load(args.checkpoint)
     try:
         written = write_explore_page(trainer, out, args.example, args.view)
