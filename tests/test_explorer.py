@@ -192,8 +192,9 @@ def test_page_is_one_offline_file(tiny, tmp_path):
     assert '<iframe srcdoc="' in page._repr_html_()
 
 
-def test_page_without_dot_draws_its_own_layout(monkeypatch, tmp_path):
-    monkeypatch.setattr(explore_page, "_find_dot", lambda: None)
+@pytest.mark.parametrize("missing", ["_find_dot", "_has_graphviz"])
+def test_page_without_dot_draws_its_own_layout(monkeypatch, tmp_path, missing):
+    monkeypatch.setattr(explore_page, missing, lambda: None)
     layer, x, mask = tiny_layer()
     page = viz.explore(layer, x, loss=tiny_loss, view="expanded", kwargs={"src_key_padding_mask": mask})
     html = page.save(tmp_path / "p.html").read_text()
@@ -217,6 +218,14 @@ def test_demo_sized_page_is_a_few_mb(tmp_path):
     assert size < 3_000_000, size
     assert len(page.data["attention"]) == DEMO["num_layers"]
     assert page.data["attention"][0]["heads"] == DEMO["nhead"]
+
+
+def test_demo_page_goes_into_the_run_folder(tmp_path):
+    from encoder.cli.explore import demo_page
+
+    line = demo_page(_small_trainer(), tmp_path)
+    assert str(tmp_path / "explore.html") in line
+    assert page_data((tmp_path / "explore.html").read_text())["attention"]
 
 
 # ---- the command --------------------------------------------------------------------------------

@@ -7,7 +7,8 @@ works from a file, offline, and can be mailed around. Arrays travel as base64
 (float32 for the attention maps, float16 for the small heatmaps); everything else is JSON.
 
 The graph is our module-clustered picture (:mod:`minigrad.viz.picture`) in both views,
-rendered by Graphviz's ``dot`` when it is installed; without ``dot`` each view is drawn
+rendered by Graphviz's ``dot`` when it is installed (and the ``graphviz`` package, the viz
+extra); without them each view is drawn
 by :mod:`minigrad.viz.explore_layout` (simpler, same node ids) and the page says so.
 """
 
@@ -29,14 +30,23 @@ from .rendering import _find_dot
 
 ASSETS = "explorer_assets"
 NO_DOT = (
-    "Graphviz's 'dot' is not installed: the graph is drawn by a simple layered layout "
-    "(apt-get install graphviz for the boxed picture)."
+    "Graphviz's 'dot' program or the graphviz package is missing: the graph is drawn by a simple "
+    "layered layout (apt-get install graphviz and pip install 'minigrad-encoder[viz]' for the boxed picture)."
 )
 
 
 def encode_array(array: np.ndarray, dtype: Any) -> str:
     """``array`` as little-endian ``dtype`` bytes in base64 (row-major)."""
     return base64.b64encode(np.ascontiguousarray(array, dtype=np.dtype(dtype).newbyteorder("<")).tobytes()).decode()
+
+
+def _has_graphviz() -> bool:
+    """Is the ``graphviz`` Python package (the viz extra) importable?"""
+    try:
+        import graphviz  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _asset(name: str) -> str:
@@ -68,7 +78,7 @@ class ExplorerPage:
     def __init__(self, data: dict[str, Any], pictures: dict[str, Any], result: Any, module: Any) -> None:
         self.data = data
         self.svgs: dict[str, str] = {}
-        self.used_dot = _find_dot() is not None
+        self.used_dot = _find_dot() is not None and _has_graphviz()
         for view, picture in pictures.items():
             self.svgs[view] = self._draw(view, picture, result, module)
         data["layout"] = "dot" if self.used_dot else "simple"
