@@ -229,17 +229,25 @@ def screenshot(out: str) -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         path = explore_trainer(_small_trainer(), example=1).save(Path(tmp) / "page.html")
-        driver = start_browser(str(Path(tmp) / "profile"), 1400, 1500)
+        driver = start_browser(str(Path(tmp) / "profile"), 1300, 2500)
         try:
             driver.get(path.as_uri())
             driver.execute_script(
-                "const hit = (q) => document.querySelector(q).dispatchEvent(new MouseEvent('click', {bubbles: true}));"
-                "for (let i = 0; i < 6; i++) document.getElementById('replay-next').click();"
-                "hit('#params tr[data-ref]'); hit('#attention th.row[data-q=\"1\"]');"
+                "const D = window.EXPLORER, slider = document.getElementById('replay-slider');"
+                "slider.value = D.order.indexOf(D.attention[0].node);"
+                "slider.dispatchEvent(new Event('input'));"
+                "document.querySelector('#replay a.link').click();"
+                "const box = document.getElementById('svg-collapsed'), g = box.querySelector('g.node.current');"
+                "box.scrollTop += g.getBoundingClientRect().top - box.getBoundingClientRect().top - 200;"
+                "for (const q of [1, 3]) document.querySelector(`#attention th.row[data-q='${q}']`).click();"
             )
             driver.save_screenshot(out)
         finally:
             driver.quit()
+    from PIL import Image  # matplotlib's dependency: 128 colours keep the committed file small
+
+    with Image.open(out) as image:
+        image.convert("RGB").quantize(colors=128).save(out, optimize=True)
 
 
 if __name__ == "__main__":

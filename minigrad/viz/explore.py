@@ -95,12 +95,13 @@ def _module_path(node: Function, module_paths: dict[int, str]) -> str:
 
 
 def _scope_text(node: Function, module_paths: dict[int, str]) -> str:
-    parts = []
+    parts, parent = [], ""
     for entry in node.scope:
         if isinstance(entry, Module):
             name = module_paths.get(id(entry))
-            if name:
-                parts.append(name.rsplit(".", 1)[-1] if parts else name)
+            if name:  # relative to the module around it: encoder / layers.0 / self_attn
+                parts.append(name[len(parent) + 1 :] if parent and name.startswith(parent + ".") else name)
+                parent = name
         else:
             parts.append(str(entry))
     return " / ".join(parts)

@@ -228,7 +228,7 @@
     $("replay").setAttribute("data-step", String(k));
     $("replay").innerHTML = `<p><b>${esc(n.op)}</b> in ${esc(n.module)} ${link(n.id, "(details)")} receives dL/d(output) ${shape(n.out_shape)}, ` +
       `norm <span data-stat="replay-grad-norm">${fmt(n.grad.stats && n.grad.stats.norm)}</span>:</p>` +
-      termsTable(n.terms, "the seed dL/dL = 1") + `<p>and its backward sends:</p><ul>${sent.join("") || "<li>nothing</li>"}</ul>`;
+      heatTable(n.grad.heat) + termsTable(n.terms, "the seed dL/dL = 1") + `<p>and its backward sends:</p><ul>${sent.join("") || "<li>nothing</li>"}</ul>`;
     mark("visited", D.order.slice(0, k));
     mark("current", [n.id]);
   }
