@@ -157,6 +157,38 @@ def test_explore_leaves_the_engine_as_it_was(tiny):
     assert all(n.hooks is None for n in topological_order([y._ctx]))
 
 
+def test_edge_observers_see_every_gradient_term():
+    x = minigrad.tensor([1.0, 2.0], requires_grad=True)
+    seen = []
+    engine.edge_observers.append(lambda node, slot, target, g: seen.append((node.op_name, slot, target, g.tolist())))
+    try:
+        (x * x + x).sum().backward()
+    finally:
+        engine.edge_observers.clear()
+    to_x = [(op, slot, g) for op, slot, target, g in seen if target is x]
+    assert to_x == [("add", 1, [1.0, 1.0]), ("mul", 0, [1.0, 2.0]), ("mul", 1, [1.0, 2.0])]
+    assert x.grad.tolist() == [3.0, 5.0]  # 1 + 2x, the sum of the three terms
+
+
+def test_explore_keeps_hooks_it_did_not_add():
+    layer, x, mask = tiny_layer()
+    mine = []
+
+    def hook(g):
+        return None
+
+    def observe(node, output):
+        engine.register_node_hook(node, hook)
+        mine.append(node)
+
+    minigrad.autograd.node_observers.append(observe)
+    try:
+        viz.explore(layer, x, loss=tiny_loss, kwargs={"src_key_padding_mask": mask})
+    finally:
+        minigrad.autograd.node_observers.remove(observe)
+    assert mine and all(node.hooks == [hook] for node in mine)
+
+
 def test_explore_bad_arguments():
     layer, x, mask = tiny_layer()
     with pytest.raises(ValueError, match="explore: view must be one of"):

@@ -133,6 +133,25 @@ def test_page_loads_without_errors_or_network(session):
     assert network_requests(driver) == []
 
 
+def test_clicking_a_collapsed_module_lists_its_ops_and_parameters(session):
+    from selenium.webdriver.common.by import By
+
+    driver, data = session["driver"], session["page"].data
+    assert driver.find_element(By.ID, "svg-collapsed").is_displayed()
+    name = "encoder.layers.1.ff.linear1.weight"
+    (leaf,) = [leaf for leaf in data["leaves"] if leaf["name"] == name]
+    group = leaf["units"]["collapsed"]
+    assert group.startswith("g") and data["groups"][group] == "encoder.layers.1.ff (PositionwiseFeedForward)"
+    click(driver, driver.find_element(By.CSS_SELECTOR, f'#svg-collapsed g.node[data-id="{group}"]'))
+    details = driver.find_element(By.ID, "details")
+    assert data["groups"][group] in details.find_element(By.CSS_SELECTOR, "h3").text
+    members = [n["op"] for n in data["nodes"] if n["units"]["collapsed"] == group]
+    assert [li.text.split()[0] for li in details.find_elements(By.CSS_SELECTOR, "ol li")] == members
+    click(driver, details.find_element(By.CSS_SELECTOR, f'a.link[data-ref="{leaf["id"]}"]'))
+    expected = float(np.linalg.norm(session["grads"][name]))
+    assert shown_number(driver, '#details [data-stat="grad-norm"]') == pytest.approx(expected, rel=2e-5)
+
+
 def test_clicking_a_node_shows_the_gradient_norm(session):
     from selenium.webdriver.common.by import By
 

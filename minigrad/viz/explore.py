@@ -49,7 +49,7 @@ class _Capture:
         self.visited: list[int] = []  # node ids in the order backward reached them
         self.terms: dict[int, list[dict[str, Any]]] = {}  # id(target) -> the terms it received
         self.sums: dict[int, np.ndarray] = {}
-        self.nodes: list[Function] = []
+        self.hooks: list[tuple[Function, Callable]] = []  # to remove afterwards
 
     def keep_whole(self, node: Function) -> bool:
         return node.op_name == "attention_weights"
@@ -59,8 +59,9 @@ class _Capture:
         self.values[id(node)] = (stats(arr), heat_slice(arr), arr if self.keep_whole(node) else None)
         self.saved[id(node)] = [(k, describe(v)) for k, v in node.__dict__.items()]
         node.meta = {**(node.meta or {}), "values": value_stats(output)}
-        self.nodes.append(node)
-        register_node_hook(node, self._grad_hook(node))
+        hook = self._grad_hook(node)
+        self.hooks.append((node, hook))
+        register_node_hook(node, hook)
 
     def _grad_hook(self, node: Function) -> Callable[[Tensor], None]:
         def hook(g: Tensor) -> None:
@@ -167,8 +168,10 @@ def explore(
         return _assemble(module, result, capture, tokens, view, title, depth or 1)
     finally:
         engine.edge_observers.remove(capture.on_edge)
-        for node in capture.nodes:
-            node.hooks = None
+        for node, hook in capture.hooks:
+            node.hooks.remove(hook)
+            if not node.hooks:
+                node.hooks = None
         for t, g in saved_grads + leaf_grads:
             t.grad = g
 
