@@ -2,8 +2,9 @@
 is missing: :func:`simple_svg`.
 
 Each node of the :class:`~minigrad.viz.picture.Picture` goes on the row of its longest path
-from an input (inputs on top, the output at the bottom, as ``dot`` draws it), nodes of a row
-side by side; edges are straight lines. The markup mirrors Graphviz's (``<g class="node">``
+from an input (the output at the bottom, as ``dot`` draws it; parameters, inputs and constants
+on the row above their first consumer), nodes of a row side by side in the order of the nodes
+feeding them; edges are straight lines. The markup mirrors Graphviz's (``<g class="node">``
 with a ``<title>`` holding the node id), so the page treats both drawings alike. Module
 boxes are not drawn: a node's module is in its details.
 """
@@ -15,7 +16,7 @@ from typing import Any
 
 from .styles import STYLES
 
-CHAR_W, LINE_H, GAP_X, GAP_Y, PAD = 6.2, 12, 14, 34, 10
+CHAR_W, LINE_H, GAP_X, GAP_Y, PAD = 5.4, 12, 14, 34, 10
 
 
 def _items(cluster: Any) -> list[tuple[str, dict[str, str]]]:
@@ -39,6 +40,14 @@ def simple_svg(picture: Any) -> str:
                 changed = True
         if not changed:
             break
+    # sources (parameters, inputs, constants) go on the row just above their first consumer
+    succ: dict[str, list[str]] = {}
+    has_pred = {d for _, d in edges}
+    for s, d in edges:
+        succ.setdefault(s, []).append(d)
+    for node_id in rank:
+        if node_id not in has_pred and node_id in succ:
+            rank[node_id] = max(0, min(rank[d] for d in succ[node_id]) - 1)
     sizes = {}
     for node_id, attrs in items:
         lines = attrs["label"].split("\\n")
@@ -46,6 +55,19 @@ def simple_svg(picture: Any) -> str:
     rows: dict[int, list[str]] = {}
     for node_id, _ in items:
         rows.setdefault(rank[node_id], []).append(node_id)
+    # one downward sweep: order each row by the mean place of the nodes feeding it
+    place: dict[str, float] = {}
+    preds: dict[str, list[str]] = {}
+    for s, d in edges:
+        preds.setdefault(d, []).append(s)
+    for r in sorted(rows):
+        def key(n: str) -> float:
+            known = [place[p] for p in preds.get(n, []) if p in place]
+            return sum(known) / len(known) if known else order[n]
+
+        rows[r].sort(key=key)
+        for k, n in enumerate(rows[r]):
+            place[n] = k - (len(rows[r]) - 1) / 2
     widths = {r: sum(sizes[n][0] for n in ns) + GAP_X * (len(ns) - 1) for r, ns in rows.items()}
     total_w = max(widths.values(), default=0) + 2 * PAD
     pos: dict[str, tuple[float, float, float, float]] = {}
