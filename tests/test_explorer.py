@@ -139,7 +139,7 @@ def test_node_details_doc_source_and_saved(tiny):
     d = tiny[3].data
     (node,) = [n for n in d["nodes"] if n["op"] == "attention_weights"]
     assert node["module"] == "self_attn" and node["out_shape"] == [2, 2, 4, 4] and node["dtype"] == "float32"
-    assert node["in_shapes"] == [[2, 2, 4, 8 // 2], [2, 2, 4, 4]]
+    assert node["in_shapes"] == [[2, 2, 4, 4], [2, 2, 4, 4]] and node["in_dtypes"] == ["float32", "float32"]
     saved = dict(node["saved"])
     assert saved["inputs"].startswith("(Tensor (2, 2, 4, 4) float32") and "out" in saved
     info = d["docs"][node["cls"]]

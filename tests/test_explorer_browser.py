@@ -194,6 +194,24 @@ def test_replay_visits_every_node_of_the_backward_order(session):
     assert [g.get_attribute("data-id") for g in current] == [data["nodes"][0]["units"]["expanded"]]
     assert len(driver.find_elements(By.CSS_SELECTOR, "#svg-expanded g.node.visited")) >= len(data["order"]) - 1
 
+    # a step where a gradient is the sum of two terms: the consumers that sent them are marked
+    nodes = {n["id"]: n for n in data["nodes"]}
+    k = next(k for k, ref in enumerate(data["order"]) if len(nodes[ref]["terms"]) >= 2)
+    driver.execute_script(
+        "const s = document.getElementById('replay-slider');"
+        "s.value = arguments[0]; s.dispatchEvent(new Event('input'))",
+        k,
+    )
+    terms = nodes[data["order"][k]]["terms"]
+    senders = driver.find_elements(By.CSS_SELECTOR, "#svg-expanded g.node.sender")
+    expected = sorted(nodes[t["from"]]["units"]["expanded"] for t in terms)
+    assert sorted(g.get_attribute("data-id") for g in senders) == expected
+    rows = driver.find_elements(By.CSS_SELECTOR, "#replay table.terms tr.term")
+    assert len(rows) == len(terms)
+    running = [float(r.find_elements(By.TAG_NAME, "td")[4].get_attribute("data-v")) for r in rows]
+    assert running == pytest.approx([t["sum_norm"] for t in terms])
+    assert running[-1] == pytest.approx(nodes[data["order"][k]]["grad"]["stats"]["norm"], rel=1e-5)
+
 
 def read_map(driver, key: str, shape: tuple[int, int]) -> np.ndarray:
 

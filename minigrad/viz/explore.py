@@ -45,6 +45,7 @@ class _Capture:
     def __init__(self) -> None:
         self.values: dict[int, tuple[dict | None, dict | None, np.ndarray | None]] = {}
         self.saved: dict[int, list[tuple[str, str]]] = {}
+        self.in_dtypes: dict[int, list[str]] = {}
         self.grads: dict[int, tuple[dict | None, dict | None, np.ndarray | None]] = {}
         self.visited: list[int] = []  # node ids in the order backward reached them
         self.terms: dict[int, list[dict[str, Any]]] = {}  # id(target) -> the terms it received
@@ -58,6 +59,9 @@ class _Capture:
         arr = host(output)
         self.values[id(node)] = (stats(arr), heat_slice(arr), arr if self.keep_whole(node) else None)
         self.saved[id(node)] = [(k, describe(v)) for k, v in node.__dict__.items()]
+        inputs = node.__dict__.get("inputs")
+        if inputs is not None:
+            self.in_dtypes[id(node)] = [str(t.dtype) for t in inputs]
         node.meta = {**(node.meta or {}), "values": value_stats(output)}
         hook = self._grad_hook(node)
         self.hooks.append((node, hook))
@@ -86,6 +90,13 @@ class _Capture:
                 "sum_norm": float(np.sqrt((total * total).sum())),
             }
         )
+
+
+def _dtype_of(source: Any) -> str:
+    """An input's dtype from where it came from (a constant's is not kept when the op saves no inputs)."""
+    if isinstance(source, Function):
+        return str(source.out_dtype)
+    return str(source.dtype) if isinstance(source, Tensor) else ""
 
 
 def _module_path(node: Function, module_paths: dict[int, str]) -> str:
@@ -221,6 +232,7 @@ def _assemble(
                 "module": _module_path(node, module_paths),
                 "scope": _scope_text(node, module_paths),
                 "in_shapes": [list(s) for s in node.in_shapes],
+                "in_dtypes": capture.in_dtypes.get(id(node)) or [_dtype_of(s) for s in node.next],
                 "inputs": [
                     (
                         f"n{index[id(s)]}"

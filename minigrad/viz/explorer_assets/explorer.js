@@ -165,7 +165,7 @@
   }
   function showNode(n) {
     const doc = D.docs[n.cls] || {};
-    const inputs = n.inputs.map((ref, k) => `<li>input ${k}: ${shape(n.in_shapes[k])} from ${link(ref)}</li>`).join("");
+    const inputs = n.inputs.map((ref, k) => `<li>input ${k}: ${shape(n.in_shapes[k])} ${esc(n.in_dtypes[k] || "")} from ${link(ref)}</li>`).join("");
     const saved = n.saved.length ? n.saved.map(([k, v]) => `<li><code>${esc(k)}</code>: ${esc(v)}</li>`).join("") : "<li>nothing</li>";
     const step = stepOf[n.id];
     $("details").innerHTML = `<h3 data-node="${n.id}">${esc(n.op)} <span class="hint">(${esc(n.cls)}, node ${n.id})</span></h3>` +
@@ -231,6 +231,7 @@
       heatTable(n.grad.heat) + termsTable(n.terms, "the seed dL/dL = 1") + `<p>and its backward sends:</p><ul>${sent.join("") || "<li>nothing</li>"}</ul>`;
     mark("visited", D.order.slice(0, k));
     mark("current", [n.id]);
+    mark("sender", n.terms.map((t) => t.from).filter((ref) => ref !== null && ref !== n.id));
   }
   slider.addEventListener("input", () => replay(Number(slider.value)));
   $("replay-first").addEventListener("click", () => replay(0));
