@@ -277,6 +277,21 @@ def test_cli_writes_the_page(tmp_path, capsys):
     assert d["loss"] == pytest.approx(ref["loss"], rel=1e-6)
 
 
+def test_cli_explores_a_checkpoint(tmp_path, capsys):
+    from encoder.training import Trainer
+
+    run = tmp_path / "run"
+    tiny = ["--task", "reverse", "--layers", "1", "--d-model", "16", "--heads", "2", "--steps", "3"]
+    assert main(["train", *tiny, "--eval-every", "3", "--out", str(run), "--no-progress", "--no-accel"]) == 0
+    out = tmp_path / "page.html"
+    assert main(["explore", "--no-accel", "--checkpoint", str(run), "--example", "1", "--out", str(out)]) == 0
+    d = page_data(out.read_text())
+    ref = explore_trainer(Trainer.from_checkpoint(run, progress=False), example=1).data
+    assert d["title"].startswith("reverse example 1") and len(d["attention"]) == 1
+    assert d["loss"] == pytest.approx(ref["loss"], rel=1e-6)
+    assert [leaf["grad"]["stats"] for leaf in d["leaves"]] == [leaf["grad"]["stats"] for leaf in ref["leaves"]]
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
