@@ -135,6 +135,23 @@ def test_attention_maps_match_the_tensors(tiny):
     assert att["module"] == "self_attn" and att["tokens"] == ["0", "1", "2", "3"]
 
 
+def test_composite_attention_shows_the_same_maps(tiny):
+    """A layer built op by op (fused=False) has no attention_weights op: its MultiHeadAttention
+    keeps the weights (keep_attention), and the panels show the same numbers."""
+    minigrad.manual_seed(0)
+    layer = TransformerEncoderLayer(8, 2, 16, dropout=0.0, fused=False)
+    x = minigrad.randn(2, 4, 8, requires_grad=True)
+    page = viz.explore(layer, x, loss=tiny_loss, kwargs={"src_key_padding_mask": padding_mask(2, 4)})
+    assert "attention_weights" not in [n["op"] for n in page.data["nodes"]]
+    (got,) = page.data["attention"]
+    (want,) = tiny[3].data["attention"]
+    assert got["module"] == "self_attn"
+    shape = (got["heads"], got["seq_q"], got["seq_k"])
+    for key in ("A", "dA", "dS", "AdA"):
+        np.testing.assert_allclose(decode(got[key], "f4", shape), decode(want[key], "f4", shape), rtol=1e-4, atol=1e-6)
+    assert layer.self_attn.keep_attention is False and layer.self_attn.last_attention is None  # as it was
+
+
 def test_node_details_doc_source_and_saved(tiny):
     d = tiny[3].data
     (node,) = [n for n in d["nodes"] if n["op"] == "attention_weights"]

@@ -34,8 +34,9 @@ from ..engine import register_node_hook, topological_order
 from ..nn.module import Module
 from ..tensor import Tensor
 from .dot import VIEWS
-from .explore_facts import describe, heat_slice, host, op_info, reference_class, stats
-from .explore_page import ExplorerPage, encode_array
+from .explore_attention import attention_layers
+from .explore_facts import describe, heat_slice, host, module_path, op_info, reference_class, stats
+from .explore_page import ExplorerPage
 from .recording import grad_stats, value_stats
 
 
@@ -99,13 +100,6 @@ def _dtype_of(source: Any) -> str:
     return str(source.dtype) if isinstance(source, Tensor) else ""
 
 
-def _module_path(node: Function, module_paths: dict[int, str]) -> str:
-    for entry in reversed(node.scope):
-        if isinstance(entry, Module) and id(entry) in module_paths:
-            return module_paths[id(entry)] or "(the module)"
-    return "(outside any module)"
-
-
 def _scope_text(node: Function, module_paths: dict[int, str]) -> str:
     parts, parent = [], ""
     for entry in node.scope:
@@ -159,32 +153,40 @@ def explore(
         raise ValueError(f"explore: depth must be an integer >= 1 (or None for 1), got {depth!r}")
     capture = _Capture()
     saved_grads = [(p, p.grad) for p in module.parameters()]
-    for p, _ in saved_grads:
-        p.grad = None
-    leaf_grads: list[tuple[Tensor, Any]] = [(t, t.grad) for t in inputs if isinstance(t, Tensor)]
-    for t, _ in leaf_grads:
-        t.grad = None
-    node_observers.append(capture.observe)
+    saved_grads += [(t, t.grad) for t in inputs if isinstance(t, Tensor)]
+    # modules that keep their attention weights on request (encoder's MultiHeadAttention)
+    keepers = [m for m in module.modules() if hasattr(m, "keep_attention") and hasattr(m, "last_attention")]
+    kept = [(m, m.keep_attention, m.last_attention) for m in keepers]
     try:
-        output = module(*inputs, **(kwargs or {}))
-        result = loss(output) if loss is not None else output
+        for t, _ in saved_grads:
+            t.grad = None
+        for m in keepers:
+            m.keep_attention = True
+        node_observers.append(capture.observe)
+        try:
+            output = module(*inputs, **(kwargs or {}))
+            result = loss(output) if loss is not None else output
+        finally:
+            node_observers.remove(capture.observe)
+        if not isinstance(result, Tensor) or result.size != 1 or result._ctx is None:
+            what = type(result).__name__ if not isinstance(result, Tensor) else f"a tensor of shape {result.shape}"
+            raise ValueError(f"explore: loss must give a scalar Tensor computed from the module, got {what}")
+        engine.edge_observers.append(capture.on_edge)
+        try:
+            result.backward()
+        finally:
+            engine.edge_observers.remove(capture.on_edge)
+        weights = [(m, m.last_attention) for m in keepers if isinstance(m.last_attention, Tensor)]
+        return _assemble(module, result, capture, tokens, view, title, depth or 1, weights)
     finally:
-        node_observers.remove(capture.observe)
-    if not isinstance(result, Tensor) or result.size != 1 or result._ctx is None:
-        what = type(result).__name__ if not isinstance(result, Tensor) else f"a tensor of shape {result.shape}"
-        raise ValueError(f"explore: loss must give a scalar Tensor computed from the module, got {what}")
-    engine.edge_observers.append(capture.on_edge)
-    try:
-        result.backward()
-        return _assemble(module, result, capture, tokens, view, title, depth or 1)
-    finally:
-        engine.edge_observers.remove(capture.on_edge)
         for node, hook in capture.hooks:
             node.hooks.remove(hook)
             if not node.hooks:
                 node.hooks = None
-        for t, g in saved_grads + leaf_grads:
+        for t, g in saved_grads:
             t.grad = g
+        for m, keep, last in kept:
+            m.keep_attention, m.last_attention = keep, last
 
 
 def _assemble(
@@ -195,6 +197,7 @@ def _assemble(
     view: str,
     title: str | None,
     depth: int,
+    weights: list[tuple[Module, Tensor]],
 ) -> ExplorerPage:
     from .picture import Picture
 
@@ -229,7 +232,7 @@ def _assemble(
                 "id": f"n{i}",
                 "op": node.op_name,
                 "cls": ref.__name__,
-                "module": _module_path(node, module_paths),
+                "module": module_path(node, module_paths),
                 "scope": _scope_text(node, module_paths),
                 "in_shapes": [list(s) for s in node.in_shapes],
                 "in_dtypes": capture.in_dtypes.get(id(node)) or [_dtype_of(s) for s in node.next],
@@ -292,41 +295,6 @@ def _assemble(
         "leaves": leaf_rows,
         "order": [f"n{index[k]}" for k in capture.visited if k in index],
         "docs": docs,
-        "attention": _attention(nodes, capture, module_paths, tokens),
+        "attention": attention_layers(nodes, capture, module_paths, tokens, weights),
     }
     return ExplorerPage(data, {"expanded": expanded, "collapsed": collapsed}, result, module)
-
-
-def _attention(
-    nodes: list[Function], capture: _Capture, module_paths: dict[int, str], tokens: list[str] | None
-) -> list:
-    """One entry per attention_weights node (layer), the first sequence of the batch."""
-    layers = []
-    for i, node in enumerate(nodes):
-        if not capture.keep_whole(node) or id(node) not in capture.grads:
-            continue
-        a = capture.values[id(node)][2].astype(np.float64)
-        g = capture.grads[id(node)][2].astype(np.float64)
-        while a.ndim > 3:  # (batch, heads, q, k) -> the first sequence's (heads, q, k)
-            a, g = a[0], g[0]
-        if a.ndim == 2:
-            a, g = a[None], g[None]
-        ds = a * (g - (a * g).sum(-1, keepdims=True))
-        seq = a.shape[-1]
-        labels = [str(t) for t in tokens[:seq]] if tokens is not None else [str(k) for k in range(seq)]
-        labels += [str(k) for k in range(len(labels), seq)]
-        layers.append(
-            {
-                "node": f"n{i}",
-                "module": _module_path(node, module_paths),
-                "heads": a.shape[0],
-                "seq_q": a.shape[1],
-                "seq_k": a.shape[2],
-                "tokens": labels,
-                "A": encode_array(a, np.float32),
-                "dA": encode_array(g, np.float32),
-                "dS": encode_array(ds, np.float32),
-                "AdA": encode_array(a * g, np.float32),
-            }
-        )
-    return layers

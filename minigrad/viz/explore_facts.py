@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd import Function
+from ..nn.module import Module
 from ..tensor import Tensor
 from .explore_page import encode_array
 
@@ -26,13 +27,14 @@ def stats(array: np.ndarray) -> dict[str, float] | None:
     if array.size == 0 or array.dtype.kind != "f":
         return None
     h = array.astype(np.float64)
-    return {
-        "min": float(h.min()),
-        "max": float(h.max()),
-        "mean": float(h.mean()),
-        "std": float(h.std()),
-        "norm": math.sqrt(float((h * h).sum())),
-    }
+    with np.errstate(invalid="ignore", over="ignore"):  # -inf scores (masked keys): NaN/inf, shown as such
+        return {
+            "min": float(h.min()),
+            "max": float(h.max()),
+            "mean": float(h.mean()),
+            "std": float(h.std()),
+            "norm": math.sqrt(float((h * h).sum())),
+        }
 
 
 def heat_slice(array: np.ndarray) -> dict[str, Any] | None:
@@ -100,3 +102,11 @@ def op_info(node: Function) -> dict[str, str]:
     if type(node) is not ref and type(node).forward is not ref.forward:
         info["ran"] = f"{type(node).__name__} (accelerated) {_where(type(node).forward)}"
     return info
+
+
+def module_path(node: Function, module_paths: dict[int, str]) -> str:
+    """The path of the innermost module the node was recorded in."""
+    for entry in reversed(node.scope):
+        if isinstance(entry, Module) and id(entry) in module_paths:
+            return module_paths[id(entry)] or "(the module)"
+    return "(outside any module)"
