@@ -37,7 +37,7 @@ from .dot import VIEWS
 from .explore_attention import attention_layers
 from .explore_facts import describe, heat_slice, host, module_path, op_info, reference_class, stats
 from .explore_page import ExplorerPage
-from .recording import grad_stats, value_stats
+from .recording import grad_stats
 
 
 class _Capture:
@@ -63,7 +63,7 @@ class _Capture:
         inputs = node.__dict__.get("inputs")
         if inputs is not None:
             self.in_dtypes[id(node)] = [str(t.dtype) for t in inputs]
-        node.meta = {**(node.meta or {}), "values": value_stats(output)}
+        node.meta = node.meta or {}  # the picture reads the gradient norm our hook stores there
         hook = self._grad_hook(node)
         self.hooks.append((node, hook))
         register_node_hook(node, hook)
