@@ -12,9 +12,13 @@ is taken while they exist):
 * the backward order (the order the engine visited the nodes) and, for every tensor,
   each gradient term that reached it and the running sum (a tensor used by several ops
   receives one term per use: :data:`minigrad.engine.edge_observers`);
-* per attention layer and head (the ``attention_weights`` op): the weights A, their
-  gradient dL/dA, the scores' gradient dL/dS = A * (dL/dA - sum(A * dL/dA)) (the
-  softmax's vector-Jacobian product) and A * dL/dA.
+* per attention layer and head (the ``attention_weights`` op, or a module that keeps its
+  weights: :mod:`minigrad.viz.explore_attention`): the weights A, their gradient dL/dA,
+  the scores' gradient dL/dS = A * (dL/dA - sum(A * dL/dA)) (the softmax's
+  vector-Jacobian product) and A * dL/dA.
+
+Values, gradients and heatmaps cover the whole batch; the attention panels and heatmap
+slices show its first sequence.
 
 The result is an :class:`~minigrad.viz.explore_page.ExplorerPage`: ``.save("page.html")``
 writes one offline HTML page (:mod:`minigrad.viz.explore_page`), and in Jupyter it shows
