@@ -157,6 +157,31 @@
     views.forEach((w) => { $("svg-" + w).style.display = w === v ? "" : "none"; });
     $("view-" + v).checked = true;
   }
+  // zoom: scale each picture's width and height (the viewBox keeps its drawing)
+  const zoom = { collapsed: 1, expanded: 1 }, natural = {};
+  views.forEach((v) => {
+    const svg = $("svg-" + v).querySelector("svg");
+    if (svg) natural[v] = [parseFloat(svg.getAttribute("width")) || 0, parseFloat(svg.getAttribute("height")) || 0];
+  });
+  function setZoom(v, z) {
+    const svg = $("svg-" + v).querySelector("svg");
+    if (!svg || !natural[v]) return;
+    zoom[v] = Math.max(0.1, Math.min(4, z));
+    svg.setAttribute("width", natural[v][0] * zoom[v] + "pt");
+    svg.setAttribute("height", natural[v][1] * zoom[v] + "pt");
+  }
+  $("zoom-in").addEventListener("click", () => setZoom(view, zoom[view] * 1.25));
+  $("zoom-out").addEventListener("click", () => setZoom(view, zoom[view] / 1.25));
+  $("zoom-fit").addEventListener("click", () => {
+    const box = $("svg-" + view);
+    if (natural[view]) setZoom(view, (box.clientWidth - 4) / (natural[view][0] * 4 / 3)); // pt -> px
+  });
+  // keep a node visible in its scrolling box (the page itself does not move)
+  function reveal(g) {
+    const box = $("svg-" + view), r = g.getBoundingClientRect(), b = box.getBoundingClientRect();
+    if (r.top < b.top || r.bottom > b.bottom) box.scrollTop += r.top - b.top - (b.height - r.height) / 2;
+    if (r.left < b.left || r.right > b.right) box.scrollLeft += r.left - b.left - (b.width - r.width) / 2;
+  }
   views.forEach((v) => $("view-" + v).addEventListener("change", () => showView(v)));
 
   // ---- details of a node, a leaf or a collapsed module ---------------------------------------
@@ -232,6 +257,8 @@
     mark("visited", D.order.slice(0, k));
     mark("current", [n.id]);
     mark("sender", n.terms.map((t) => t.from).filter((ref) => ref !== null && ref !== n.id));
+    const g = elements[view][unitOf(n.id, view)];
+    if (g) reveal(g);
   }
   slider.addEventListener("input", () => replay(Number(slider.value)));
   $("replay-first").addEventListener("click", () => replay(0));
