@@ -211,6 +211,15 @@ def test_replay_visits_every_node_of_the_backward_order(session):
     running = [float(r.find_elements(By.TAG_NAME, "td")[4].get_attribute("data-v")) for r in rows]
     assert running == pytest.approx([t["sum_norm"] for t in terms])
     assert running[-1] == pytest.approx(nodes[data["order"][k]]["grad"]["stats"]["norm"], rel=1e-5)
+    # the current node is scrolled into its box's view; "fit" scales the picture to the box's width
+    box = driver.find_element(By.ID, "svg-expanded")
+    inside = "const b = arguments[0].getBoundingClientRect(), r = arguments[1].getBoundingClientRect();" \
+        "return r.left >= b.left && r.right <= b.right && r.top >= b.top && r.bottom <= b.bottom"
+    current = driver.find_element(By.CSS_SELECTOR, "#svg-expanded g.node.current")
+    assert driver.execute_script(inside, box, current)
+    click(driver, driver.find_element(By.ID, "zoom-fit"))
+    width = driver.execute_script("return arguments[0].querySelector('svg').getBoundingClientRect().width", box)
+    assert 0.5 * box.size["width"] < width <= box.size["width"]
 
 
 def read_map(driver, key: str, shape: tuple[int, int]) -> np.ndarray:

@@ -131,7 +131,7 @@
       g.setAttribute("data-id", id);
       g.addEventListener("click", () => {
         const t = targets[view][id];
-        if (t) select(t.kind === "group" ? t.ref : t.ref, view);
+        if (t) select(t.ref, view);
         else if (id.startsWith("c")) showConstant();
       });
     });
