@@ -257,6 +257,7 @@
     mark("visited", D.order.slice(0, k));
     mark("current", [n.id]);
     mark("sender", n.terms.map((t) => t.from).filter((ref) => ref !== null && ref !== n.id));
+    document.querySelectorAll("g.node.current.sender").forEach((e) => e.classList.remove("sender")); // same module box
     const g = elements[view][unitOf(n.id, view)];
     if (g) reveal(g);
   }
