@@ -245,6 +245,15 @@ def test_page_is_one_offline_file(tiny, tmp_path):
     assert '<iframe srcdoc="' in page._repr_html_()
 
 
+def test_page_text_cannot_break_out_of_its_script(tmp_path):
+    layer, x, mask = tiny_layer()
+    title = "a </script><script>alert(1)</script> <!-- b"
+    page = viz.explore(layer, x, loss=tiny_loss, title=title, kwargs={"src_key_padding_mask": mask})
+    html = page.save(tmp_path / "p.html").read_text()
+    assert page_data(html)["title"] == title
+    assert html.count("</script>") == 2 and "<script>alert" not in html
+
+
 @pytest.mark.parametrize("missing", ["_find_dot", "_has_graphviz"])
 def test_page_without_dot_draws_its_own_layout(monkeypatch, tmp_path, missing):
     monkeypatch.setattr(explore_page, missing, lambda: None)

@@ -63,8 +63,9 @@ def _clean_svg(svg: str) -> str:
 
 
 def _script_json(value: Any) -> str:
-    """JSON safe inside a <script> element (no "</" that would close it)."""
-    return json.dumps(value, separators=(",", ":")).replace("</", "<\\/")
+    """JSON safe inside a <script> element: every "<" (in strings only, in JSON) written as
+    \\u003c, so no "</script>" or "<!--" in a docstring can end or upset the element."""
+    return json.dumps(value, separators=(",", ":")).replace("<", "\\u003c")
 
 
 class ExplorerPage:
