@@ -21,6 +21,13 @@ if TYPE_CHECKING:
     from .tensor import Tensor
 
 
+# Callbacks told of every gradient backward hands on: observer(node, slot, target, grad), the
+# gradient ``node`` computed for its input ``slot``, on its way to ``target`` (the node that
+# made that input, or a leaf). minigrad.viz.explore uses one to show gradients accumulating
+# term by term; empty otherwise, and then the loop below does not look at it.
+edge_observers: list[Callable[[Function, int, Any, Tensor], None]] = []
+
+
 class GraphFreedError(RuntimeError):
     """Backward through a graph whose saved values were already freed."""
 
@@ -161,6 +168,7 @@ def run_backward(
             grads.send(root._ctx, g)
             starts.append(root._ctx)
 
+    watch = tuple(edge_observers)
     with set_grad_enabled(create_graph):
         for node in reversed(topological_order(starts)):
             if node.released:
@@ -178,6 +186,9 @@ def run_backward(
                     if target is None or ig is None:
                         continue
                     _check_shape(node, i, ig)
+                    if watch:
+                        for observer in watch:
+                            observer(node, i, target, ig)
                     if isinstance(target, Function):
                         grads.send(target, ig)
                     else:

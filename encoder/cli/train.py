@@ -296,6 +296,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _print_summary(summary)
     print(f"(whole-sequence accuracy on held-out data; trained for {summary['train_seconds']:.0f} s)\n")
     show_predictions(trainer, 5)
+    from .explore import demo_page
+
+    print(demo_page(trainer, args.out))
     from ..graphs import write_layer_graph
 
     try:

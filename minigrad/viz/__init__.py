@@ -43,10 +43,25 @@ The package, one concept per module: :mod:`~minigrad.viz.recording` (:func:`reco
 :mod:`~minigrad.viz.styles` (how each kind of node looks), :mod:`~minigrad.viz.dot`
 (:func:`draw_graph` and :func:`count_ops`, with Graphviz) and
 :mod:`~minigrad.viz.rendering` (:func:`render`, writing files).
+
+:func:`explore` (:mod:`~minigrad.viz.explore`) keeps one whole forward and backward pass
+(values, every gradient term, the backward order, attention maps) and writes it as one
+offline HTML page to click through (:mod:`~minigrad.viz.explore_page`).
 """
 
 from .dot import INSTALL_HINT, VIEWS, count_ops, draw_graph
+from .explore import explore
 from .recording import record
 from .rendering import DOT_MISSING, RENDER_FORMATS, render
 
-__all__ = ["DOT_MISSING", "INSTALL_HINT", "RENDER_FORMATS", "VIEWS", "count_ops", "draw_graph", "record", "render"]
+__all__ = [
+    "DOT_MISSING",
+    "INSTALL_HINT",
+    "RENDER_FORMATS",
+    "VIEWS",
+    "count_ops",
+    "draw_graph",
+    "explore",
+    "record",
+    "render",
+]

@@ -73,6 +73,10 @@ class Picture:
         self.kinds: list[str] = []
         self.entry_info: dict[tuple, tuple[str, str, str]] = {}  # key -> (label, kind, class)
         self.recorded_grads = False  # did any op keep its output gradient (viz.record)?
+        # which drawn node shows each op (topological index -> "op3" or a group "g2") and
+        # each leaf (id(tensor) -> "p1", "in1", or the group a parameter is folded into)
+        self.units: list[str] = []
+        self.leaf_units: dict[int, str] = {}
         self._build()
 
     # -- scopes --------------------------------------------------------------------------
@@ -240,6 +244,8 @@ class Picture:
                     self._edge(lid, me, lid + arg, label)
             if not me.startswith("g") and i != root_index:
                 self._edge(me, f"t{i + 1}", me)
+        self.units = unit
+        self.leaf_units = {**leaf_ids, **folded}
 
         # 4. the output
         root = nodes[root_index]
