@@ -172,7 +172,7 @@ def explore(
             result = loss(output) if loss is not None else output
         finally:
             node_observers.remove(capture.observe)
-        if not isinstance(result, Tensor) or result.size != 1 or result._ctx is None:
+        if not isinstance(result, Tensor) or result.numel() != 1 or result._ctx is None:
             what = type(result).__name__ if not isinstance(result, Tensor) else f"a tensor of shape {result.shape}"
             raise ValueError(f"explore: loss must give a scalar Tensor computed from the module, got {what}")
         engine.edge_observers.append(capture.on_edge)
