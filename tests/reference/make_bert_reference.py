@@ -12,7 +12,8 @@ For two tiny random configs it writes, under tests/reference/:
 * ``bert_reference.npz``: for each, in float64, the input (ids, token types, the integer
   padding mask), the last hidden state, the pooled output or the MLM logits, every layer's
   attention probabilities, a fixed random upstream gradient and every parameter's gradient
-  ("{name}/grad/{parameter}"); for the base model also the outputs with a 4-D additive mask;
+  ("{name}/grad/{parameter}"); for the base model also the outputs with a 4-D additive mask,
+  for the MLM model the gradient of one top logit with respect to every layer's attention weights;
   and the ids ``BertTokenizerFast`` gives a sentence with ``vocab.txt``;
 * ``bert_roundtrip_mlm/``: the MLM folder loaded with ``encoder.interop.load_hf_bert``,
   written by ``save_hf_bert``, loaded by ``transformers`` (no missing or unexpected keys:
@@ -92,7 +93,17 @@ def run(name: str, model: torch.nn.Module, out: dict[str, np.ndarray]) -> None:
         out[f"{name}/attention/{i}"] = a.detach().numpy()
     loss.backward()
     for key, p in model.named_parameters():
-        out[f"{name}/grad/{key}"] = p.grad.numpy()
+        out[f"{name}/grad/{key}"] = p.grad.clone().numpy()
+    if isinstance(model, BertForMaskedLM):  # d (top logit at one position) / d attention weights, sequence 1
+        pos = 3
+        r = model(input_ids=ids[1:], token_type_ids=types[1:], attention_mask=mask[1:], output_attentions=True)
+        for a in r.attentions:
+            a.retain_grad()
+        token = int(r.logits[0, pos].argmax())
+        r.logits[0, pos, token].backward()
+        out[f"{name}/logit_grad/position_token"] = np.array([pos, token])
+        for i, a in enumerate(r.attentions):
+            out[f"{name}/logit_grad/{i}"] = a.grad.numpy()
     if isinstance(model, BertModel):  # a 4-D additive mask: blocks chosen per query, padding too
         blocked = torch.rand((B, 1, S, S), generator=g) < 0.3
         blocked[..., 0] = False  # every query keeps the [CLS] key
