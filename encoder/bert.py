@@ -219,10 +219,13 @@ class BertModel(nn.Module):
 
 
 class BertForMaskedLM(BertModel):
-    """BERT with the masked-LM head (no pooler, as Hugging Face's): :meth:`logits` gives (batch, seq, vocab)."""
+    """BERT with the masked-LM head (no pooler, as Hugging Face's): :meth:`logits` gives (batch, seq, vocab).
 
-    def __init__(self, config: BertConfig, add_pooling_layer: bool = False) -> None:
-        super().__init__(config, add_pooling_layer=add_pooling_layer, mlm_head=True)
+    ``add_pooling_layer=True, nsp_head=True`` is Hugging Face's BertForPreTraining (both heads).
+    """
+
+    def __init__(self, config: BertConfig, add_pooling_layer: bool = False, nsp_head: bool = False) -> None:
+        super().__init__(config, add_pooling_layer=add_pooling_layer, mlm_head=True, nsp_head=nsp_head)
 
     def logits(self, input_ids: Any, token_type_ids: Any = None, attention_mask: Any = None) -> Tensor:
         return self.outputs(input_ids, token_type_ids, attention_mask).logits

@@ -93,7 +93,7 @@ def test_parity_on_another_device(marked):
     assert all(type(t.data) is MarkedArray for t in [*got.values(), *attention, *grads.values()])
 
 
-def test_padding_is_ignored():
+def test_padding_is_ignored(accel_mode):
     """Changing a padded token (mask 0) changes no kept position's hidden state."""
     model = load_hf_bert(REF / "bert_base_gelu", dtype="float64")
     ids, types, mask = (R[f"base_gelu/{k}"].copy() for k in ("input_ids", "token_type_ids", "attention_mask"))
@@ -104,7 +104,7 @@ def test_padding_is_ignored():
     assert not np.array_equal(before[1, 5:], after[1, 5:])
 
 
-def test_4d_additive_mask():
+def test_4d_additive_mask(accel_mode):
     model = load_hf_bert(REF / "bert_base_gelu", dtype="float64")
     ids, types, mask = (R[f"base_gelu/{k}"] for k in ("input_ids", "token_type_ids", "attention_mask"))
     hidden = model(ids, types, R["base_gelu/mask4d"]).detach().numpy()
@@ -170,11 +170,37 @@ def test_random_model_save_load(tmp_path):
     np.testing.assert_array_equal(model.logits(ids).detach().numpy(), back.logits(ids).detach().numpy())
 
 
+def test_pretraining_checkpoint_both_heads(tmp_path):
+    """BertForPreTraining's layout (pooler, MLM head and next-sentence head) is written and read back."""
+    from safetensors.numpy import load_file
+
+    minigrad.manual_seed(1)
+    cfg = BertConfig(vocab_size=12, hidden_size=4, num_hidden_layers=1, num_attention_heads=2, intermediate_size=8,
+                     max_position_embeddings=8)  # fmt: skip
+    model = BertForMaskedLM(cfg, add_pooling_layer=True, nsp_head=True).eval()
+    save_hf_bert(model, tmp_path)
+    keys = set(load_file(str(tmp_path / "model.safetensors")))
+    assert {"bert.pooler.dense.weight", "cls.seq_relationship.weight", "cls.predictions.bias"} <= keys
+    assert json.loads((tmp_path / "config.json").read_text())["architectures"] == ["BertForPreTraining"]
+    back = load_hf_bert(tmp_path)
+    ids = np.array([[2, 5, 3]])
+    a, b = model.outputs(ids), back.outputs(ids)
+    np.testing.assert_array_equal(a.next_sentence_logits.detach().numpy(), b.next_sentence_logits.detach().numpy())
+    np.testing.assert_array_equal(a.logits.detach().numpy(), b.logits.detach().numpy())
+
+
 # ---- errors: one clear line each --------------------------------------------------------------
 def copy_folder(tmp_path: Path, name: str = "bert_base_gelu") -> Path:
     folder = tmp_path / name
     shutil.copytree(REF / name, folder)
     return folder
+
+
+def bfloat16_safetensors() -> bytes:
+    """A safetensors file holding one bfloat16 tensor (which NumPy cannot hold), written by hand."""
+    header = json.dumps({"a": {"dtype": "BF16", "shape": [2], "data_offsets": [0, 4]}}).encode()
+    header += b" " * (-len(header) % 8)
+    return len(header).to_bytes(8, "little") + header + bytes(4)
 
 
 def edit_config(folder: Path, **changes) -> None:
@@ -216,6 +242,9 @@ def test_folder_errors(tmp_path):
         load_hf_bert(folder)
     (folder / "model.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(BertCheckpointError, match="not a valid safetensors file"):
+        load_hf_bert(folder)
+    (folder / "model.safetensors").write_bytes(bfloat16_safetensors())
+    with pytest.raises(BertCheckpointError, match="NumPy cannot read .*save the checkpoint in float32"):
         load_hf_bert(folder)
     (folder / "config.json").unlink()
     with pytest.raises(BertCheckpointError, match="has no config.json"):

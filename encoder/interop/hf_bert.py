@@ -119,6 +119,9 @@ def _read_folder(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
         raise BertCheckpointError(f"load_hf_bert: {folder / 'config.json'} is not valid JSON: {exc}") from None
     try:
         arrays = load_file(str(weights))
+    except TypeError as exc:  # NumPy has no bfloat16
+        raise BertCheckpointError(f"load_hf_bert: {weights} holds tensors NumPy cannot read ({exc}); "
+                                  "save the checkpoint in float32") from None  # fmt: skip
     except (SafetensorError, OSError, ValueError) as exc:
         raise BertCheckpointError(f"load_hf_bert: {weights} is not a valid safetensors file: {exc}") from None
     return config, arrays
@@ -180,9 +183,7 @@ def load_hf_bert(
     if has_nsp and not pooler:
         raise BertCheckpointError("load_hf_bert: the checkpoint has the next-sentence head but no pooler")
     if has_mlm:
-        model: BertModel = BertForMaskedLM(cfg, add_pooling_layer=pooler)
-        if has_nsp:
-            model.nsp = minigrad.nn.Linear(cfg.hidden_size, 2)
+        model: BertModel = BertForMaskedLM(cfg, add_pooling_layer=pooler, nsp_head=has_nsp)
     else:
         model = BertModel(cfg, add_pooling_layer=pooler, nsp_head=has_nsp)
     model.to(device=device, dtype=dtype or minigrad.get_default_dtype())
