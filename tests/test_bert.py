@@ -290,6 +290,18 @@ def test_tokenizer_matches_transformers():
     assert encoding.tokens[0] == "[CLS]" and "[MASK]" in encoding.tokens and encoding.tokens[-1] == "[SEP]"
 
 
+def test_tokenizer_json_and_case(tmp_path):
+    """tokenizer.json is preferred when present; tokenizer_config.json's do_lower_case is honoured."""
+    sentence = json.loads((REF / "bert_reference.json").read_text())["sentence"]
+    load_tokenizer(REF / "bert_base_gelu").save(str(tmp_path / "tokenizer.json"))
+    np.testing.assert_array_equal(load_tokenizer(tmp_path).encode(sentence).ids, R["tokenizer/ids"])
+    cased = tmp_path / "cased"
+    cased.mkdir()
+    shutil.copy(REF / "bert_base_gelu" / "vocab.txt", cased / "vocab.txt")
+    (cased / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": False}))
+    assert load_tokenizer(cased).encode(sentence).tokens[1] == "[UNK]"  # "The" is not in the lower-case vocab
+
+
 def test_tokenizer_errors(tmp_path, monkeypatch):
     with pytest.raises(TokenizerError, match="no tokenizer.json or vocab.txt"):
         load_tokenizer(tmp_path)
