@@ -104,10 +104,10 @@ class BertMLMHead(nn.Module):
         return F.linear(h, decoder_weight, self.bias)
 
 
-def _as_tensor(value: Any, device: str, what: str) -> Tensor:
+def _as_tensor(value: Any, device: str, what: str, differentiable: bool = False) -> Tensor:
     if isinstance(value, Tensor):
-        if value.requires_grad:
-            raise ValueError(f"BertModel: {what} must not require grad (masks and ids carry no gradient)")
+        if value.requires_grad and not differentiable:
+            raise ValueError(f"BertModel: {what} must not require grad (it cannot carry a gradient)")
         return value if value.device == device else value.to(device=device)
     return minigrad.tensor(value, device=device)
 
@@ -118,12 +118,15 @@ def hf_attention_mask(
     """A Hugging Face attention mask as ``(attn_mask, key_padding_mask)`` for our layers.
 
     2-D (batch, seq) 1 = keep / 0 = padding becomes a bool key padding mask (True = padding);
-    4-D additive float masks become a (batch * nhead, seq, seq) float ``attn_mask``.
+    4-D additive float masks become a (batch * nhead, seq, seq) float ``attn_mask`` (one that
+    requires grad gets its gradient through the attention, as PyTorch's float masks do).
     """
     if attention_mask is None:
         return None, None
-    m = _as_tensor(attention_mask, device, "attention_mask")
+    m = _as_tensor(attention_mask, device, "attention_mask", differentiable=True)
     if m.ndim == 2:
+        if m.requires_grad:
+            raise ValueError("BertModel: a 2-D (1 keep / 0 padding) attention_mask cannot carry a gradient")
         if tuple(m.shape) != (batch, seq):
             raise ValueError(f"BertModel: attention_mask has shape {m.shape}, expected ({batch}, {seq})")
         host = m.numpy()

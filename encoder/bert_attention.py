@@ -24,8 +24,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 import minigrad
 import minigrad.functional as F
 
@@ -44,23 +42,26 @@ class LogitAttention:
 
     def top(self, k: int = 5) -> list[tuple[int, float]]:
         """The ``k`` most probable token ids at the position, with their probabilities."""
-        order = np.argsort(-self.probs, kind="stable")[:k]
+        order = (-self.probs).argsort(kind="stable")[:k]
         return [(int(i), float(self.probs[i])) for i in order]
 
 
 def predictions(model: BertModel, input_ids: Any, attention_mask: Any = None, token_type_ids: Any = None) -> Any:
     """Softmax probabilities (seq, vocab) of the masked-LM head for one sequence (1, seq)."""
-    _check(model, input_ids)
+    ids = _check(model, input_ids)
     with minigrad.no_grad():
-        logits = model.outputs(input_ids, token_type_ids, attention_mask).logits
+        logits = model.outputs(ids, token_type_ids, attention_mask).logits
         return F.softmax(logits[0], -1).numpy()
 
 
-def _check(model: BertModel, input_ids: Any) -> None:
+def _check(model: BertModel, input_ids: Any) -> minigrad.Tensor:
+    """``input_ids`` as a tensor, after checking that there is one sequence and an MLM head."""
     if not isinstance(model, BertModel) or model.mlm is None:
         raise ValueError("logit_attention: the model has no masked-LM head (load a BertForMaskedLM checkpoint)")
-    if len(np.shape(input_ids)) != 2 or np.shape(input_ids)[0] != 1:
-        raise ValueError(f"logit_attention: input_ids must be one sequence (1, seq), got shape {np.shape(input_ids)}")
+    ids = input_ids if isinstance(input_ids, minigrad.Tensor) else minigrad.tensor(input_ids)
+    if ids.ndim != 2 or ids.shape[0] != 1:
+        raise ValueError(f"logit_attention: input_ids must be one sequence (1, seq), got shape {ids.shape}")
+    return ids
 
 
 def logit_attention(
@@ -77,8 +78,8 @@ def logit_attention(
     ``token_id`` defaults to the top prediction there. Dropout is off (``model.eval()``) for
     the duration, so the weights are the ones inference uses.
     """
-    _check(model, input_ids)
-    seq = np.shape(input_ids)[1]
+    ids = _check(model, input_ids)
+    seq = ids.shape[1]
     if not -seq <= position < seq:
         raise IndexError(f"logit_attention: position {position} out of range for a sequence of {seq} tokens")
     layers = model.layers
@@ -89,9 +90,9 @@ def logit_attention(
         layer.self_attn.keep_attention = True
     try:
         with minigrad.set_grad_enabled(grads):
-            logits = model.outputs(input_ids, token_type_ids, attention_mask).logits[0, position]
+            logits = model.outputs(ids, token_type_ids, attention_mask).logits[0, position]
         probs = F.softmax(logits.detach(), -1).numpy()
-        token = int(np.argmax(probs)) if token_id is None else int(token_id)
+        token = int(probs.argmax()) if token_id is None else int(token_id)
         if not 0 <= token < probs.shape[0]:
             raise IndexError(f"logit_attention: token_id {token} out of range for a vocabulary of {probs.shape[0]}")
         kept = [layer.self_attn.last_attention for layer in layers]
@@ -99,7 +100,7 @@ def logit_attention(
         result = LogitAttention(position % seq, token, probs, weights, None)
         if grads:
             found = minigrad.grad(logits[token], kept, allow_unused=True)
-            result.grads = [np.zeros_like(w) if g is None else g.detach().numpy()[0] for w, g in zip(weights, found)]
+            result.grads = [0.0 * w if g is None else g.detach().numpy()[0] for w, g in zip(weights, found)]
         return result
     finally:
         model.train(was_training)

@@ -115,6 +115,24 @@ def test_4d_additive_mask(accel_mode):
                                rtol=0, atol=1e-14)  # fmt: skip
 
 
+def test_a_4d_float_mask_gets_its_gradient():
+    """A 4-D additive mask that requires grad is differentiated through (central difference check)."""
+    model = load_hf_bert(REF / "bert_base_gelu", dtype="float64")
+    ids = R["base_gelu/input_ids"][:1]
+    upstream = minigrad.tensor(R["base_gelu/upstream_hidden"][:1])
+    start = np.random.default_rng(0).standard_normal((1, 1, 7, 7))
+    mask = minigrad.tensor(start, requires_grad=True)
+    (model(ids, attention_mask=mask) * upstream).sum().backward()
+    direction = np.random.default_rng(1).standard_normal(start.shape)
+
+    def f(m):
+        return float((model(ids, attention_mask=m) * upstream).sum().item())
+
+    eps = 1e-6
+    numeric = (f(start + eps * direction) - f(start - eps * direction)) / (2 * eps)
+    assert abs(float((mask.grad.numpy() * direction).sum()) - numeric) < 1e-7 * max(1.0, abs(numeric))
+
+
 def test_round_trip_bit_for_bit(tmp_path):
     """save_hf_bert writes Hugging Face's names and bits; what transformers saved back from it
     (tests/reference/bert_roundtrip_mlm) loads to the same bits."""
@@ -266,8 +284,10 @@ def test_mask_and_input_errors():
         model(ids, attention_mask=np.zeros((2, 3, 7, 7)))
     with pytest.raises(ValueError, match="attention_mask has shape"):
         model(ids, attention_mask=np.ones((2, 6)))
-    with pytest.raises(ValueError, match="must not require grad"):
-        model(ids, attention_mask=minigrad.zeros(2, 1, 1, 7, dtype="float64", requires_grad=True))
+    with pytest.raises(ValueError, match="2-D .* attention_mask cannot carry a gradient"):
+        model(ids, attention_mask=minigrad.ones(2, 7, dtype="float64", requires_grad=True))
+    with pytest.raises(ValueError, match="token_type_ids must not require grad"):
+        model(ids, token_type_ids=minigrad.zeros(2, 7, dtype="float64", requires_grad=True))
     with pytest.raises(ValueError, match="exceeds max_position_embeddings=12"):
         model(np.ones((1, 13), dtype=np.int64))
     with pytest.raises(ValueError, match="input_ids must be integer"):

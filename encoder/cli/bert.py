@@ -17,7 +17,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+import minigrad
 
 from .errors import CLIError
 
@@ -72,7 +72,7 @@ def run_bert(args: argparse.Namespace) -> int:
     if mask_id is None:
         raise CLIError(f"--weights {args.weights}: the vocabulary has no [MASK] token")
     encoding = tokenizer.encode(args.text)
-    ids, tokens = np.array([encoding.ids], dtype=np.int64), list(encoding.tokens)
+    ids, tokens = minigrad.tensor([encoding.ids]), list(encoding.tokens)
     positions = [i for i, t in enumerate(encoding.ids) if t == mask_id]
     if not positions:
         raise CLIError(f"--text has no [MASK] token: {args.text!r}")
@@ -96,11 +96,11 @@ def run_bert(args: argparse.Namespace) -> int:
     for layer, w in enumerate(first.weights):
         for head in range(w.shape[0]):
             row = w[head, first.position]
-            k = int(np.argmax(row))
+            k = int(row.argmax())
             line = f"  layer {layer} head {head}: looks most at {tokens[k]!r} ({row[k]:.3f})"
             if first.grads is not None:
                 g = first.grads[layer][head, first.position]
-                j = int(np.argmax(np.abs(g)))
+                j = int(abs(g).argmax())
                 line += f"; largest gradient at {tokens[j]!r} ({g[j]:+.3g})"
             print(line)
     if args.out:

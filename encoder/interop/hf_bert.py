@@ -31,8 +31,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 import minigrad
 from minigrad.files import atomic_path, write_atomic
 
@@ -128,11 +126,14 @@ def _read_folder(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def _as_numpy(value: Any) -> Any:
+    """A host array for a NumPy array, a minigrad or torch tensor, or nested lists."""
     if isinstance(value, minigrad.Tensor):
         return value.detach().numpy()
     if hasattr(value, "detach") and hasattr(value, "numpy"):
         return value.detach().cpu().numpy()  # a torch tensor
-    return np.asarray(value)
+    if hasattr(value, "dtype") and hasattr(value, "shape"):
+        return value
+    return minigrad.tensor(value).numpy()
 
 
 def _our_state(arrays: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -207,10 +208,14 @@ def _check_tied(ours: dict[str, Any], tied: dict[str, Any]) -> None:
     }
     for name, value in tied.items():
         other = ours.get(pairs[name])
-        if other is None or other.shape != value.shape or not np.array_equal(other, value):
+        if other is None or other.shape != value.shape or not (other == value).all():
             raise BertCheckpointError(
                 f"load_hf_bert: {name} differs from {pairs[name]}; an untied masked-LM decoder is not supported"
             )
+
+
+def _contiguous(array: Any) -> Any:
+    return array if array.flags.c_contiguous else array.copy(order="C")  # safetensors writes C order
 
 
 def save_hf_bert(model: BertModel, folder: str | os.PathLike) -> Path:
@@ -227,7 +232,7 @@ def save_hf_bert(model: BertModel, folder: str | os.PathLike) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     names = hf_names(model)
-    tensors = {names[k]: np.ascontiguousarray(p.detach().numpy()) for k, p in model.named_parameters()}
+    tensors = {names[k]: _contiguous(p.detach().numpy()) for k, p in model.named_parameters()}
     dtypes = {str(t.dtype) for t in tensors.values()}
     config = model.config.to_dict()
     if model.nsp is not None:
