@@ -76,7 +76,7 @@ def test_logit_attention_without_grads_and_errors():
 
 def test_bert_command_end_to_end(folder, tmp_path, capsys):
     out = tmp_path / "pictures"
-    argv = ["bert", "--weights", str(folder), "--text", TEXT, "--grads", "--top", "3", "--out", str(out), "--no-accel"]
+    argv = ["bert", "--weights", str(folder), "--text", TEXT, "--grads", "--top", "3", "--out", str(out)]  # accel on
     assert main(argv) == 0
     lines = capsys.readouterr().out.splitlines()
     tokens = "[CLS] the capital of france is [MASK] . [SEP]".split()
