@@ -90,7 +90,9 @@ def logit_attention(
         layer.self_attn.keep_attention = True
     try:
         with minigrad.set_grad_enabled(grads):
-            logits = model.outputs(ids, token_type_ids, attention_mask).logits[0, position]
+            hidden = model(ids, token_type_ids, attention_mask)
+            # the head works position by position: run it at ``position`` only
+            logits = model.mlm(hidden[:, position], model.embeddings.word_embeddings.weight)[0]
         probs = F.softmax(logits.detach(), -1).numpy()
         token = int(probs.argmax()) if token_id is None else int(token_id)
         if not 0 <= token < probs.shape[0]:
