@@ -183,6 +183,11 @@ class BertModel(nn.Module):
         _normal(self, c.initializer_range)
 
     @property
+    def device(self) -> str:
+        """The device the parameters live on."""
+        return self.embeddings.word_embeddings.weight.device
+
+    @property
     def layers(self) -> list[Any]:
         """The encoder layers, in the order they run."""
         return list(self.encoder.layers)

@@ -103,6 +103,16 @@ def test_bert_command_end_to_end(folder, tmp_path, capsys):
         assert (out / f"bert_layer{layer}.png").read_bytes()[:8] == PNG
 
 
+def test_bert_command_on_another_device(folder, marked, capsys):
+    """--device runs the model there (the marked backend stands in for a GPU): the same predictions."""
+    argv = ["bert", "--weights", str(folder), "--text", TEXT, "--grads", "--no-accel"]
+    assert main([*argv, "--device", "marked"]) == 0
+    on_marked = capsys.readouterr().out.splitlines()
+    assert main(argv) == 0
+    on_cpu = capsys.readouterr().out.splitlines()
+    assert on_marked[1:] == on_cpu[1:]
+
+
 def test_bert_command_as_a_subprocess(folder):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     text = "the [MASK] sat on the [MASK] ."
@@ -128,6 +138,7 @@ def test_bert_command_errors(folder, tmp_path, capsys):
     assert "--text has no [MASK] token" in one_line_error(capsys, [*base, "no mask here"])
     assert "no such folder" in one_line_error(capsys, ["bert", "--weights", str(tmp_path / "x"), "--text", TEXT])
     assert "--top must be a positive integer" in one_line_error(capsys, [*base, TEXT, "--top", "0"])
+    assert "unknown device 'nowhere'" in one_line_error(capsys, [*base, TEXT, "--device", "nowhere"])
     assert "at most 16" in one_line_error(capsys, [*base, "the " * 20 + "[MASK]"])
     error = one_line_error(capsys, ["bert", "--weights", str(REF / "bert_base_gelu"), "--text", TEXT])
     assert "without the masked-LM head" in error

@@ -2,6 +2,7 @@
 
     python -m encoder bert --weights DIR --text "the capital of france is [MASK] ."
     python -m encoder bert --weights DIR --text "..." --grads --out pictures/
+    python -m encoder bert --weights DIR --text "..." --device cuda
 
 DIR is a folder as Hugging Face's ``save_pretrained`` writes it (config.json,
 model.safetensors, and vocab.txt or tokenizer.json): nothing is ever downloaded. The
@@ -36,17 +37,27 @@ def register(subparsers: Any) -> None:
     p.add_argument("--grads", action="store_true", help="also d logit(predicted token) / d attention weights")
     p.add_argument("--top", type=int, default=5, help="predictions to print at each [MASK] (default 5)")
     p.add_argument("--out", default=None, help="folder for the pictures, one PNG per layer (default: none)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     p.set_defaults(func=run_bert)
 
 
-def _load(folder: Path) -> tuple[Any, Any]:
+def _device(name: str) -> str:
+    """`--device cuda` without a GPU is a one-line error, before anything is loaded."""
+    try:
+        minigrad.backend.get_backend(name)
+    except minigrad.BackendError as exc:
+        raise CLIError(str(exc)) from None
+    return minigrad.backend.normalize_device(name)
+
+
+def _load(folder: Path, device: str) -> tuple[Any, Any]:
     from ..interop import BertCheckpointError, load_hf_bert, load_tokenizer
     from ..interop.hf_tokenizer import TokenizerError
 
     if not folder.is_dir():
         raise CLIError(f"--weights {folder}: no such folder (a save_pretrained folder: config.json, model.safetensors)")
     try:
-        model = load_hf_bert(folder)
+        model = load_hf_bert(folder, device=device)
         tokenizer = load_tokenizer(folder)
     except (BertCheckpointError, TokenizerError) as exc:
         raise CLIError(str(exc)) from None
@@ -67,12 +78,12 @@ def run_bert(args: argparse.Namespace) -> int:
 
     if args.top < 1:
         raise CLIError(f"--top must be a positive integer, got {args.top}")
-    model, tokenizer = _load(Path(args.weights))
+    model, tokenizer = _load(Path(args.weights), _device(args.device))
     mask_id = tokenizer.token_to_id("[MASK]")
     if mask_id is None:
         raise CLIError(f"--weights {args.weights}: the vocabulary has no [MASK] token")
     encoding = tokenizer.encode(args.text)
-    ids, tokens = minigrad.tensor([encoding.ids]), list(encoding.tokens)
+    ids, tokens = minigrad.tensor([encoding.ids], device=model.device), list(encoding.tokens)
     positions = [i for i, t in enumerate(encoding.ids) if t == mask_id]
     if not positions:
         raise CLIError(f"--text has no [MASK] token: {args.text!r}")
