@@ -17,7 +17,7 @@ For two tiny random configs it writes, under tests/reference/:
   and the ids ``BertTokenizerFast`` gives a sentence with ``vocab.txt``;
 * ``bert_roundtrip_mlm/``: the MLM folder loaded with ``encoder.interop.load_hf_bert``,
   written by ``save_hf_bert``, loaded by ``transformers`` (no missing or unexpected keys:
-  checked here) and saved again by ``save_pretrained``.
+  checked here, and for the base model too) and saved again by ``save_pretrained``.
 
 Every parameter is randomized (LayerNorm weights around 1), so no term hides behind a zero.
 """
@@ -128,6 +128,10 @@ def round_trip(out: dict[str, np.ndarray]) -> None:
         shutil.rmtree(target, ignore_errors=True)
         model.save_pretrained(target)
     print(f"round trip: transformers loaded save_hf_bert's folder with {info}")
+    with tempfile.TemporaryDirectory() as tmp:  # the base model (with its pooler) loads with no key problems too
+        save_hf_bert(load_hf_bert(HERE / "bert_base_gelu", dtype="float64"), tmp)
+        _, info = BertModel.from_pretrained(tmp, output_loading_info=True, dtype=torch.float64)
+        assert not any(info.values()), info
 
 
 def main() -> None:
