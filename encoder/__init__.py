@@ -1,6 +1,8 @@
 """encoder: a Transformer encoder built from minigrad."""
 
 from .attention import MultiHeadAttention, scaled_dot_product_attention
+from .bert import BertForMaskedLM, BertModel
+from .bert_config import BertConfig
 from .embeddings import PositionalEncoding, TokenEmbedding, sinusoidal_table
 from .layers import PositionwiseFeedForward, TransformerEncoder, TransformerEncoderLayer
 from .models import (
@@ -13,6 +15,9 @@ from .models import (
 )
 
 __all__ = [
+    "BertConfig",
+    "BertForMaskedLM",
+    "BertModel",
     "EncoderModel",
     "MaskedLanguageModel",
     "ModelConfig",

@@ -18,7 +18,7 @@ maps the names both ways.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -28,7 +28,27 @@ from minigrad.autograd import pop_scope, push_scope
 
 from .attention import MultiHeadAttention
 
-ACTIVATIONS = ("relu", "gelu")
+# the activation names a layer takes: PyTorch's two, and the names Hugging Face configs use
+# for the tanh form of GELU (BERT's "gelu_new"); "gelu" is the exact (erf) GELU, as in both
+ACTIVATIONS = ("relu", "gelu", "gelu_tanh", "gelu_new", "gelu_pytorch_tanh")
+TANH_GELU_NAMES = ("gelu_tanh", "gelu_new", "gelu_pytorch_tanh")
+
+
+def activation_fn(activation: str | Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
+    """The function an activation name stands for (a callable Tensor -> Tensor is kept as is)."""
+    if callable(activation):
+        return activation
+    if activation == "relu":
+        return F.relu
+    if activation == "gelu":
+        return F.gelu
+    if activation in TANH_GELU_NAMES:
+        return _gelu_tanh
+    raise ValueError(f"activation must be one of {ACTIVATIONS} or a callable Tensor -> Tensor, got {activation!r}")
+
+
+def _gelu_tanh(x: Tensor) -> Tensor:
+    return F.gelu(x, approximate="tanh")
 
 
 @contextmanager
@@ -55,13 +75,16 @@ class PositionwiseFeedForward(nn.Module):
         d_model: int,
         dim_feedforward: int,
         dropout: float = 0.0,
-        activation: str = "relu",
+        activation: str | Callable[[Tensor], Tensor] = "relu",
         bias: bool = True,
         fused: bool = True,
     ) -> None:
         super().__init__()
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"PositionwiseFeedForward: activation must be one of {ACTIVATIONS}, got {activation!r}")
+        if not callable(activation) and activation not in ACTIVATIONS:
+            raise ValueError(
+                f"PositionwiseFeedForward: activation must be one of {ACTIVATIONS} or a callable "
+                f"Tensor -> Tensor, got {activation!r}"
+            )
         self.activation, self.fused = activation, fused
         self.linear1 = nn.Linear(d_model, dim_feedforward, bias=bias)
         self.dropout = nn.Dropout(dropout)
@@ -72,18 +95,19 @@ class PositionwiseFeedForward(nn.Module):
             with module_scope(self.linear1):
                 h = F.linear_relu(x, self.linear1.weight, self.linear1.bias)
         else:
-            h = self.linear1(x)
-            h = F.relu(h) if self.activation == "relu" else F.gelu(h)
+            h = activation_fn(self.activation)(self.linear1(x))
         return self.linear2(self.dropout(h))
 
     def extra_repr(self) -> str:
-        return f"activation={self.activation!r}"
+        name = self.activation if isinstance(self.activation, str) else getattr(self.activation, "__name__", "callable")
+        return f"activation={name!r}"
 
 
 class TransformerEncoderLayer(nn.Module):
     """Self-attention and feed-forward sub-layers, each followed (or preceded) by Add & Norm.
 
-    Same arguments and defaults as ``torch.nn.TransformerEncoderLayer(batch_first=True)``.
+    Same arguments and defaults as ``torch.nn.TransformerEncoderLayer(batch_first=True)``;
+    ``activation`` is a name of ACTIVATIONS or any callable Tensor -> Tensor.
     ``fused=False`` computes attention weights and layer norms op by op (for pictures).
     """
 
@@ -93,7 +117,7 @@ class TransformerEncoderLayer(nn.Module):
         nhead: int,
         dim_feedforward: int = 2048,
         dropout: float = 0.1,
-        activation: str = "relu",
+        activation: str | Callable[[Tensor], Tensor] = "relu",
         layer_norm_eps: float = 1e-5,
         norm_first: bool = False,
         bias: bool = True,

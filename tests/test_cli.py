@@ -79,6 +79,7 @@ COMMAND_FLAGS = {
     "attention": ["--checkpoint", "--example", "--layer", "--grads", "--out"],
     "demo": ["--steps", "--target-acc", "--out", "--no-progress"],
     "graph": ["--out", "--view", "--grads", "--norm-first"],
+    "bert": ["--weights", "--text", "--grads", "--top", "--out", "--device"],
 }
 
 

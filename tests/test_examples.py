@@ -37,6 +37,7 @@ EXAMPLE_NAMES = [
     "07_postln_vs_preln",
     "08_switch_backend",
     "09_data_parallel",
+    "11_bert_attention",
 ]
 HAS_GRAPHVIZ = importlib.util.find_spec("graphviz") is not None
 HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
@@ -302,6 +303,21 @@ def test_09_data_parallel(run: Any) -> None:
     assert math.isfinite(r["loss"]) and r["loss"] > 0
     assert r["threads"] == min(2, os.cpu_count() or 1)
     assert r["ms_one_graph"] > 0 and r["ms_two_chunks"] > 0  # timed (not compared: no timing in tests)
+
+
+def test_11_bert_attention(run: Any, tmp_path: Path) -> None:
+    r = run("11_bert_attention")
+    assert r["random"] and (tmp_path / "11_random_bert" / "model.safetensors").exists()  # built, not downloaded
+    assert r["round_trip_mismatched"] == []  # "0 of 42 tensors differ": bit for bit
+    assert r["tokens"] == "[CLS] the capital of france is [MASK] . [SEP]".split() and r["position"] == 6
+    assert r["embedding_shape"] == (1, 9, 16) and r["weights_shape"] == (1, 2, 9, 9)
+    assert r["row_sum_error"] < 1e-14  # every row of the weights sums to 1
+    probs = [p for _, p in r["top"]]
+    assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1
+    # the last layer: only the [MASK] row reaches the logit; the first layer: every row does
+    assert r["live_rows"][-1] == [6] and len(r["live_rows"][0]) == 9
+    assert r["score_row_sum"] < 1e-14  # dS rows sum to 0
+    assert r["key_bias_grad"] < 1e-14 < 1e-3 < r["query_bias_grad"]  # the key bias: exactly 0 up to rounding
 
 
 # ---- the examples' shared shape -----------------------------------------------------------------

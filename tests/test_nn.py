@@ -484,3 +484,15 @@ def test_whole_model_init_follows_manual_seed():
     assert not np.array_equal(
         a["layers.1.ff.linear1.weight"].detach().numpy(), c["layers.1.ff.linear1.weight"].detach().numpy()
     )
+
+
+def test_op_results_of_parameters_are_plain_tensors():
+    """An op on a Parameter gives a Tensor (PyTorch's rule): a module that keeps such a result
+    as an attribute (attention weights) does not grow a parameter."""
+    layer = nn.Linear(3, 2)
+    y = layer(minigrad.ones(1, 3))
+    assert type(y) is minigrad.Tensor and type(layer.weight * 2) is minigrad.Tensor
+    layer.kept = y
+    assert [n for n, _ in layer.named_parameters()] == ["weight", "bias"]
+    y.sum().backward()
+    assert type(layer.weight.grad) is minigrad.Tensor

@@ -2,7 +2,8 @@
 
 Commands are registered by small modules, each with ``register(subparsers)``:
 ``encoder.cli.train`` (train, eval, predict, attention, demo) and
-``encoder.cli.viz`` (graph), ``encoder.cli.explore`` (explore). A bad flag value raises :class:`CLIError`
+``encoder.cli.viz`` (graph), ``encoder.cli.explore`` (explore), ``encoder.cli.bert`` (bert).
+A bad flag value raises :class:`CLIError`
 (``encoder.cli.errors``), which is printed as one clear line (exit status 2), never a
 traceback.
 
@@ -19,7 +20,7 @@ from collections.abc import Sequence
 
 import minigrad
 
-from . import explore, train, viz
+from . import bert, explore, train, viz
 from .errors import CLIError
 
 
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.register(sub)
     viz.register(sub)
     explore.register(sub)
+    bert.register(sub)
     for command in sub.choices.values():
         command.add_argument(
             "--no-accel", action="store_true", help="run minigrad's reference ops only (no numba or CuPy kernels)"

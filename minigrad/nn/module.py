@@ -29,6 +29,12 @@ class Parameter(Tensor):
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
 
+    @classmethod
+    def _make(cls, data: Any, device: str, requires_grad: bool, ctx: Any) -> Tensor:
+        """What ops make from a Parameter is a plain Tensor (as in PyTorch): assigning a
+        result to a module attribute must not register it as a parameter."""
+        return Tensor._make(data, device, requires_grad, ctx)
+
 
 class IncompatibleKeys(NamedTuple):
     missing_keys: list[str]

@@ -16,7 +16,7 @@ from typing import Any
 import minigrad
 from minigrad import nn
 
-from .layers import TransformerEncoder, TransformerEncoderLayer
+from ..layers import TransformerEncoder, TransformerEncoderLayer
 
 _LAYER_RENAMES = {
     "self_attn.out_proj.weight": "self_attn.out_proj.weight",
@@ -37,9 +37,7 @@ def _layer_prefixes(module: nn.Module) -> list[tuple[str, TransformerEncoderLaye
         return [("", module)]
     if isinstance(module, TransformerEncoder):
         return [(f"layers.{i}.", layer) for i, layer in enumerate(module.layers)]
-    raise TypeError(
-        f"interop: expected a TransformerEncoderLayer or TransformerEncoder, got {type(module).__name__}"
-    )
+    raise TypeError(f"interop: expected a TransformerEncoderLayer or TransformerEncoder, got {type(module).__name__}")
 
 
 def to_torch_state_dict(module: nn.Module, grads: bool = False) -> dict[str, Any]:
