@@ -14,6 +14,7 @@ from .ops.attention import attention_weights
 from .ops.checks import broadcast_shapes, constant
 from .ops.conversion import cast, to_device
 from .ops.dropout import dropout
+from .ops.flash_attention import flash_attention
 from .ops.indexing import cat, chunk, concat, embedding, getitem, split, stack
 from .ops.layernorm import layer_norm, layer_norm_composite
 from .ops.linalg import linear, linear_relu, matmul
@@ -67,6 +68,7 @@ __all__ = [
     "permute", "pow", "relu", "reshape", "sigmoid", "sign", "sin", "softmax", "softmax_composite",
     "split", "split_heads", "sqrt", "squeeze", "stack", "sub", "sum", "sum_to", "swapaxes", "tanh",
     "to_device", "transpose", "unsqueeze", "var", "where", "zeros_like",
+    "flash_attention",  # minigrad.ops.flash_attention
 ]  # fmt: skip
 
 
