@@ -82,7 +82,8 @@ def _broadcasts(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
 def causal_mask(seq_q: int, seq_k: int, device: str = "cpu") -> Tensor:
     """(seq_q, seq_k) bool, True above the diagonal: key j > query i is not allowed
     (top-left aligned, as PyTorch's ``is_causal``)."""
-    return minigrad.arange(seq_k, device=device).reshape(1, seq_k) > minigrad.arange(seq_q, device=device).reshape(seq_q, 1)
+    keys = minigrad.arange(seq_k, device=device).reshape(1, seq_k)
+    return keys > minigrad.arange(seq_q, device=device).reshape(seq_q, 1)
 
 
 def attention_weights_composite(q: Tensor, k: Tensor, mask: Tensor | None, scale: float) -> Tensor:

@@ -50,7 +50,7 @@ def blocks(n: int, size: int) -> list[tuple[int, int]]:
 def key_blocks(n_keys: int, size: int, causal: bool, q_stop: int) -> list[tuple[int, int]]:
     """The key blocks a query block [.., q_stop) sees: all, or with ``causal`` those that
     start at or before its last query (later ones are masked everywhere)."""
-    return blocks(min(n_keys, q_stop) if causal else n_keys, size)
+    return [(j0, j1) for j0, j1 in blocks(n_keys, size) if not causal or j0 < q_stop]
 
 
 def mask_block(mask: Any, i0: int, i1: int, j0: int, j1: int) -> Any:
