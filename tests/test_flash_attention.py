@@ -53,9 +53,7 @@ def _mask(rng, kind, b, h, sq, sk, dtype="float64"):
 
 def _attend(impl, q, k, v, mask, where, causal, block, fused=True):
     kwargs = {"attn_mask": mask} if where == "attn" else {"key_padding_mask": mask} if where else {}
-    out, _ = scaled_dot_product_attention(
-        q, k, v, **kwargs, fused=fused, impl=impl, block_size=block, is_causal=causal
-    )
+    out, _ = scaled_dot_product_attention(q, k, v, **kwargs, fused=fused, impl=impl, block_size=block, is_causal=causal)
     return out
 
 
