@@ -148,6 +148,7 @@ class FlashAttention(Function):
         lse = self.logsumexp()
         kb = blocks(k.shape[-2], self.block_size)
         dq_rows, dk, dv, dmask_rows = [], [None] * len(kb), [None] * len(kb), []
+        want_mask = len(need) > 3 and need[3]
         for i0, i1 in blocks(q.shape[-2], self.block_size):
             qi, gi, di, li = q[..., i0:i1, :], g[..., i0:i1, :], big_d[..., i0:i1, :], lse[..., i0:i1, :]
             dqi, dmask_row = None, []
@@ -158,7 +159,8 @@ class FlashAttention(Function):
                 ds = p * (gi @ vj.swapaxes(-1, -2) - di)  # dS = P * (dP - D), dP = dO V^T
                 dqi = _add(dqi, ds @ kj * self.scale)  # dQ += dS K scale
                 dk[j] = _add(dk[j], ds.swapaxes(-1, -2) @ qi * self.scale)  # dK += dS^T Q scale
-                dmask_row.append(ds)
+                if want_mask:  # a float mask's gradient, dS, block by block (only then are they kept)
+                    dmask_row.append(ds)
             dq_rows.append(dqi if dqi is not None else (qi * 0.0))
             dmask_rows.append(dmask_row)
         grads = [
@@ -167,7 +169,7 @@ class FlashAttention(Function):
             _join(_fill(dv, v, kb), v) if need[2] else None,
         ]
         if len(need) > 3:
-            grads.append(self.mask_grad(dmask_rows, kb) if need[3] else None)
+            grads.append(self.mask_grad(dmask_rows, kb) if want_mask else None)
         return tuple(grads)
 
     def mask_grad(self, ds_rows: list[list[Any]], kb: list[tuple[int, int]]) -> Any:
