@@ -261,3 +261,26 @@ def test_the_benchmark_runs(capsys):
         minigrad.accel.disable()
     line = capsys.readouterr().out.strip().splitlines()[-2].split()
     assert line[0] == "64" and float(line[-1]) < 1e-5  # the row of seq 64; flash agrees with plain
+
+
+def test_the_cli_trains_with_flash_and_draws_its_attention(tmp_path, capsys):
+    from encoder.checkpoint import load_checkpoint
+    from encoder.cli import main
+
+    was_on = minigrad.accel.is_enabled()
+
+    tiny = ["--task", "reverse", "--layers", "1", "--d-model", "16", "--heads", "2", "--steps", "4"]
+    out = tmp_path / "run"
+    argv = ["train", *tiny, "--eval-every", "4", "--attention", "flash", "--block-size", "3"]
+    assert main([*argv, "--out", str(out), "--no-progress"]) == 0
+    config = load_checkpoint(out / "checkpoint.safetensors").meta["model_config"]
+    assert (config["attention"], config["block_size"]) == ("flash", 3)
+    # the attention maps need the weights: they are formed for the picture, and the layer stays flash
+    assert main(["attention", "--checkpoint", str(out), "--out", str(tmp_path / "attn.png")]) == 0
+    assert list(tmp_path.glob("attn*.png"))
+    capsys.readouterr()
+    assert main(["train", *tiny, "--attention", "flash", "--dropout", "0.1", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: --attention flash does not support --dropout 0.1; use --attention naive"]
+    if not was_on:
+        minigrad.accel.disable()  # the CLI turned the acceleration on
