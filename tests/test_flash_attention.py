@@ -94,6 +94,27 @@ def test_flash_equals_the_plain_attention_in_float64(shape, mask_kind):
 
 
 @ACCEL
+def test_random_shapes_blocks_and_masks():
+    """12 draws of batch, heads, seq_q, seq_k, d, block, a mask kind and causal: flash == fused, 1e-12."""
+    rng = np.random.default_rng(25)
+    for _ in range(12):
+        b, h, sq, sk, d = (int(x) for x in rng.integers(1, (3, 4, 20, 20, 7)))
+        block, kind = int(rng.integers(1, 9)), str(rng.choice(["none", "padding", "bool4d", "float"]))
+        causal = bool(rng.random() < 0.5)
+        q, k, v = _tensors(rng, [(b, h, sq, d), (b, h, sk, d), (b, h, sk, d)])
+        mask, where = _mask(rng, kind, b, h, sq, sk) if min(sq, sk) > 1 else (None, None)
+        xs = [q, k, v] + ([mask] if mask is not None and mask.requires_grad else [])
+        u = minigrad.tensor(rng.standard_normal((b, h, sq, d)))
+        got = []
+        for impl in ("flash", "naive"):
+            out = _attend(impl, q, k, v, mask, where, causal, block)
+            got.append([out.detach().numpy()] + [g.numpy() for g in minigrad.grad(out, xs, u)])
+        case = str((b, h, sq, sk, d, block, kind, causal))
+        for a, e in zip(*got):
+            np.testing.assert_allclose(a, e, rtol=1e-12, atol=1e-12, err_msg=case)
+
+
+@ACCEL
 def test_a_4d_mask_and_its_gradient_through_every_path():
     """Issue 22: a float (batch, heads, seq_q, seq_k) mask that requires grad gets the composite path's gradient."""
     rng = np.random.default_rng(22)
