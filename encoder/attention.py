@@ -9,8 +9,14 @@ keys K and values V (seq, d_head):
 Masks follow PyTorch's conventions:
 
 * ``key_padding_mask`` (batch, seq_k) bool, True = padding: that key is ignored.
-* ``attn_mask`` (seq_q, seq_k) or (batch * nhead, seq_q, seq_k): bool (True = not
-  allowed) or float (added to the scores, e.g. -inf above the diagonal for causal).
+* ``attn_mask`` (seq_q, seq_k), (batch * nhead, seq_q, seq_k) (MultiheadAttention's
+  layout), (batch, nhead, seq_q, seq_k), or any shape that broadcasts to the scores:
+  bool (True = not allowed) or float (added to the scores, e.g. -inf above the diagonal
+  for causal; it may require grad). ``is_causal=True`` forbids key j > query i.
+
+``impl="flash"`` computes the same output with FlashAttention
+(``minigrad.ops.flash_attention``): blocks of ``block_size`` keys and queries, the
+weights never stored (so none are returned), no dropout on them.
 
 Fully masked rows (a query that may attend to no key at all): the softmax would be 0/0.
 Our policy: such a row gets attention weights exactly 0, so its attention output is 0
