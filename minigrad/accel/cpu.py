@@ -3,9 +3,11 @@
 Each function takes the arrays an accelerated op has and either runs a numba kernel
 (``minigrad.accel.numba_kernels``) or declines (None, or False for the in-place ones)
 when the arrays are not plain C-contiguous float32/float64 NumPy arrays of one dtype;
-the op then runs its reference code. Importing this module imports numba (the ``fast``
-extra) but compiles nothing; each kernel compiles on its first call, or loads from
-numba's cache.
+the op then runs its reference code. FlashAttention's block loops
+(``minigrad.accel.numba_flash``) take any float32/float64 NumPy arrays of one dtype and
+split the heads over minigrad's threads. Importing this module imports numba (the
+``fast`` extra) but compiles nothing; each kernel compiles on its first call, or loads
+from numba's cache.
 """
 
 from __future__ import annotations
