@@ -34,6 +34,7 @@ REPRESENTATIVE = [
     "matmul_2d", "matmul_batch_broadcast", "linear", "layer_norm", "layer_norm_no_affine", "embedding_padding",
     "cross_entropy", "cross_entropy_ignore_smooth", "mse_loss", "cast", "sin", "attention_weights_bool_mask",
     "attention_weights_float_mask", "compare_logic",
+    "flash_attention", "flash_attention_masks", "flash_attention_float_mask",
 ]  # fmt: skip
 # random ops draw from each device's own generator: same kind of result, different numbers
 RANDOM = ["dropout"]
