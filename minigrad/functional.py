@@ -61,14 +61,13 @@ def ones_like(a: Any) -> Any:
 __all__ = [
     "abs", "add", "argmax", "argmin", "attention_weights", "broadcast_shapes", "cast", "cat", "chunk",
     "clamp", "clip", "compare", "concat", "cos", "cross_entropy", "cross_entropy_composite", "div",
-    "dropout", "embedding", "erf", "exp", "expand", "flatten", "gelu", "getitem", "layer_norm",
+    "dropout", "embedding", "erf", "exp", "expand", "flash_attention", "flatten", "gelu", "getitem", "layer_norm",
     "layer_norm_composite", "linear", "linear_relu", "log", "log_softmax", "log_softmax_composite",
     "logical_and", "logical_not", "logical_or", "logsumexp", "masked_fill", "matmul", "max",
     "maximum", "mean", "merge_heads", "min", "minimum", "mse_loss", "mul", "neg", "ones_like",
     "permute", "pow", "relu", "reshape", "sigmoid", "sign", "sin", "softmax", "softmax_composite",
     "split", "split_heads", "sqrt", "squeeze", "stack", "sub", "sum", "sum_to", "swapaxes", "tanh",
     "to_device", "transpose", "unsqueeze", "var", "where", "zeros_like",
-    "flash_attention",  # minigrad.ops.flash_attention
 ]  # fmt: skip
 
 

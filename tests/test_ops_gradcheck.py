@@ -706,6 +706,13 @@ GRADGRAD = {  # name -> (function, input specs[, gradgradcheck keywords])
         lambda q, k, m: F.attention_weights(q, k, mask=m, scale=0.7),
         [S((2, 3)), S((4, 3)), S((2, 4))],
     ),
+    "flash_attention": (
+        lambda q, k, v: F.flash_attention(q, k, v, block_size=2), [S((1, 3, 2)), S((1, 4, 2)), S((1, 4, 2))]
+    ),
+    "flash_attention_float_mask_causal": (  # second order through the rebuilt logsumexp and the mask
+        lambda q, k, v, m: F.flash_attention(q, k, v, m, causal=True, block_size=2),
+        [S((3, 2)), S((4, 2)), S((4, 2)), S((1, 4))],
+    ),
     "neg": (lambda a: -a, [S((2, 3))]),
     "pow_scalar_2_half": (lambda a: a**2 * a**0.5, [S((2, 3), "p")]),
     "rpow": (lambda a: 2.0**a, [S((3,))]),
@@ -738,12 +745,6 @@ GRADGRAD = {  # name -> (function, input specs[, gradgradcheck keywords])
     "cast_float32": (lambda x: F.cast(F.cast(x, "float32") * 2.5, "float64") * x, [S((3,))], F32_CHECK),
     "to_device": (lambda x: F.to_device(F.to_device(x, "marked") * 2.0, "cpu") * x, [S((3,))]),
     "index_backward": (_index_backward((3, 3), (np.array([0, 2, 0]),), True), [S((3, 3))]),
-    "flash_attention": (lambda q, k, v: F.flash_attention(q, k, v, block_size=2), [S((1, 3, 2)), S((1, 4, 2)),
-                                                                                   S((1, 4, 2))]),
-    "flash_attention_float_mask_causal": (  # second order through the rebuilt logsumexp and the mask
-        lambda q, k, v, m: F.flash_attention(q, k, v, m, causal=True, block_size=2),
-        [S((3, 2)), S((4, 2)), S((4, 2)), S((1, 4))],
-    ),
 }
 
 
