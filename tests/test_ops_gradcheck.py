@@ -707,7 +707,8 @@ GRADGRAD = {  # name -> (function, input specs[, gradgradcheck keywords])
         [S((2, 3)), S((4, 3)), S((2, 4))],
     ),
     "flash_attention": (
-        lambda q, k, v: F.flash_attention(q, k, v, block_size=2), [S((1, 3, 2)), S((1, 4, 2)), S((1, 4, 2))]
+        lambda q, k, v: F.flash_attention(q, k, v, block_size=2),
+        [S((1, 3, 2)), S((1, 4, 2)), S((1, 4, 2))],
     ),
     "flash_attention_float_mask_causal": (  # second order through the rebuilt logsumexp and the mask
         lambda q, k, v, m: F.flash_attention(q, k, v, m, causal=True, block_size=2),
