@@ -12,7 +12,7 @@ This script checks, in float64:
 1. the online softmax of one row, block by block, against the plain softmax;
 2. FlashAttention against the plain attention (values and dq, dk, dv) with key padding,
    causal masking, a sequence that is not a multiple of the block, and a dead row;
-3. the identity D = rowsum(dO * O) = rowsum(dW * W) (docs/guide.md, section 12);
+3. the identity D = rowsum(dO * O) = rowsum(dW * W) (docs/guide.md, section 13);
 
 then measures the peak memory (tracemalloc: it sees NumPy's allocations) of one float32
 forward + backward of each, and how much of the plain one is the weights.
