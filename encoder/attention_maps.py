@@ -63,9 +63,10 @@ def collect_attention(
         if not -len(layers) <= layer < len(layers):
             raise IndexError(f"collect_attention: layer {layer} out of range for {len(layers)} layers")
         layers = [layers[layer]]
-    previous = [lay.self_attn.keep_attention for lay in layers]
+    previous = [(lay.self_attn.keep_attention, lay.self_attn.impl) for lay in layers]
     for lay in layers:
         lay.self_attn.keep_attention = True
+        lay.self_attn.impl = "naive"  # flash never forms the weights; the plain attention is the same numbers
     try:
         if targets is None:
             with minigrad.no_grad():
@@ -83,8 +84,8 @@ def collect_attention(
             result.append((w.detach().numpy(), g.detach().numpy()))
         return result
     finally:
-        for lay, keep in zip(layers, previous):
-            lay.self_attn.keep_attention = keep
+        for lay, (keep, impl) in zip(layers, previous):
+            lay.self_attn.keep_attention, lay.self_attn.impl = keep, impl
             if not keep:
                 lay.self_attn.last_attention = None
 

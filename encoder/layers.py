@@ -109,6 +109,8 @@ class TransformerEncoderLayer(nn.Module):
     Same arguments and defaults as ``torch.nn.TransformerEncoderLayer(batch_first=True)``;
     ``activation`` is a name of ACTIVATIONS or any callable Tensor -> Tensor.
     ``fused=False`` computes attention weights and layer norms op by op (for pictures).
+    ``impl="flash"`` runs the self-attention as FlashAttention in blocks of ``block_size``
+    (no attention dropout in training: it refuses dropout > 0 there).
     """
 
     def __init__(
@@ -122,10 +124,14 @@ class TransformerEncoderLayer(nn.Module):
         norm_first: bool = False,
         bias: bool = True,
         fused: bool = True,
+        impl: str = "naive",
+        block_size: int = 128,
     ) -> None:
         super().__init__()
         self.d_model, self.nhead, self.norm_first = d_model, nhead, norm_first
-        self.self_attn = MultiHeadAttention(d_model, nhead, dropout=dropout, bias=bias, fused=fused)
+        self.self_attn = MultiHeadAttention(
+            d_model, nhead, dropout=dropout, bias=bias, fused=fused, impl=impl, block_size=block_size
+        )
         self.ff = PositionwiseFeedForward(d_model, dim_feedforward, dropout, activation, bias, fused)
         self.norm1 = nn.LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
         self.norm2 = nn.LayerNorm(d_model, eps=layer_norm_eps, bias=bias)

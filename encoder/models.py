@@ -43,6 +43,8 @@ class ModelConfig:
     tie_weights: bool = True  # mlm head
     learned_positions: bool = False
     padding_idx: int | None = 0
+    attention: str = "naive"  # "flash": FlashAttention in blocks of block_size (no attention dropout)
+    block_size: int = 128
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -52,6 +54,10 @@ class ModelConfig:
             raise ValueError(f"ModelConfig: d_model={self.d_model} is not divisible by nhead={self.nhead}")
         if self.pooling not in ("mean", "cls"):
             raise ValueError(f"ModelConfig: pooling must be 'mean' or 'cls', got {self.pooling!r}")
+        if self.attention not in ("naive", "flash"):
+            raise ValueError(f"ModelConfig: attention must be 'naive' or 'flash', got {self.attention!r}")
+        if isinstance(self.block_size, bool) or not isinstance(self.block_size, int) or self.block_size < 1:
+            raise ValueError(f"ModelConfig: block_size must be a positive integer, got {self.block_size!r}")
         if self.dim_feedforward is None:
             self.dim_feedforward = 4 * self.d_model
 
@@ -79,6 +85,8 @@ class EncoderModel(nn.Module):
             dropout=c.dropout,
             activation=c.activation,
             norm_first=c.norm_first,
+            impl=c.attention,
+            block_size=c.block_size,
         )
         # pre-LN leaves the residual stream un-normalized, so a final norm follows the stack
         self.encoder = TransformerEncoder(layer, c.num_layers, norm=nn.LayerNorm(c.d_model) if c.norm_first else None)

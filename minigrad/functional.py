@@ -14,6 +14,7 @@ from .ops.attention import attention_weights
 from .ops.checks import broadcast_shapes, constant
 from .ops.conversion import cast, to_device
 from .ops.dropout import dropout
+from .ops.flash_attention import flash_attention
 from .ops.indexing import cat, chunk, concat, embedding, getitem, split, stack
 from .ops.layernorm import layer_norm, layer_norm_composite
 from .ops.linalg import linear, linear_relu, matmul
@@ -103,7 +104,7 @@ def ones_like(a: Any) -> Any:
 __all__ = [
     "abs", "add", "argmax", "argmin", "attention_weights", "broadcast_shapes", "cast", "cat", "chunk",
     "clamp", "clip", "compare", "concat", "cos", "cross_entropy", "cross_entropy_composite", "div",
-    "dropout", "embedding", "erf", "exp", "expand", "flatten", "gelu", "getitem", "layer_norm",
+    "dropout", "embedding", "erf", "exp", "expand", "flash_attention", "flatten", "gelu", "getitem", "layer_norm",
     "layer_norm_composite", "linear", "linear_relu", "log", "log_softmax", "log_softmax_composite",
     "logical_and", "logical_not", "logical_or", "logsumexp", "masked_fill", "matmul", "max",
     "maximum", "mean", "merge_heads", "min", "minimum", "mse_loss", "mul", "neg", "ones_like",

@@ -129,6 +129,21 @@ CASES = {
         ("small_stack", lambda a, b: a @ b, [(2, 3, 4, 5), (2, 3, 5, 6)]),
         ("broadcast", lambda a, b: a @ b, [(2, 3, 4, 5), (5, 6)]),
     ],
+    "FastFlashAttention": [  # blocks that do not divide the sequences; a dead row (batch 0 pads every key)
+        ("plain", lambda q, k, v: F.flash_attention(q, k, v, block_size=3), [(2, 2, 7, 4), (2, 2, 5, 4), (2, 2, 5, 3)]),
+        (
+            "causal_padding",
+            lambda q, k, v: F.flash_attention(q, k, v, _mask("key_padding", (2, 2, 5, 6)), causal=True, block_size=2),
+            [(2, 2, 5, 4), (2, 2, 6, 4), (2, 2, 6, 4)],
+        ),
+        (
+            "float_mask",
+            lambda q, k, v: F.flash_attention(
+                q, k, v, minigrad.tensor(rng(4).standard_normal((5, 6)), dtype=q.dtype), block_size=4
+            ),
+            [(1, 3, 5, 4), (1, 3, 6, 4), (1, 3, 6, 2)],
+        ),
+    ],
     "FastIndexAddZeros": [  # the backward of an embedding lookup and of integer indexing
         ("embedding", lambda w: F.embedding(minigrad.tensor([[1, 3, 1], [0, 3, 3]]), w), [(5, 4)]),
         ("getitem", lambda x: x[minigrad.tensor([2, 0, 2, 1])], [(4, 3)]),

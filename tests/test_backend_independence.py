@@ -279,6 +279,14 @@ CASES: dict[str, tuple[Callable[..., Any], list[Callable]]] = {
         lambda q, k, m: F.attention_weights(q, k, mask=m.detach()),
         [f(2, 3, 4), f(2, 5, 4), f(3, 5)],
     ),
+    "flash_attention": (lambda q, k, v: F.flash_attention(q, k, v, block_size=2), [f(2, 5, 4), f(2, 3, 4), f(2, 3, 2)]),
+    "flash_attention_masks": (  # a padding mask, causal, a dead row (query 0 sees only padded key 0)
+        lambda q, k, v, m: F.flash_attention(q, k, v, m, causal=True, block_size=2),
+        [f(1, 2, 5, 3), f(1, 2, 5, 3), f(1, 2, 5, 2), lambda rng: np.array([[[[True, False, True, False, False]]]])],
+    ),
+    "flash_attention_float_mask": (
+        lambda q, k, v, m: F.flash_attention(q, k, v, m, block_size=2), [f(2, 3, 4), f(2, 5, 4), f(2, 5, 4), f(3, 5)]
+    ),
     # no gradient: comparisons, logic, sign
     "compare_logic": (
         lambda a, b: [a < b, a <= b, a > 0.5, a >= b, a == b, a != 0.0, ~(a < b), (a < b) & (a > 0), (a < b) | (b > 0)],
@@ -410,6 +418,7 @@ SECOND_ORDER = [
     "getitem_int_tensor", "getitem_slices", "index_backward", "concat", "matmul_batch_broadcast", "linear",
     "linear_relu", "layer_norm", "dropout", "embedding", "cross_entropy_ignore_smooth", "mse_loss", "cast", "expand",
     "sin", "cos", "attention_weights_bool_mask", "split_heads", "merge_heads",
+    "flash_attention_masks", "flash_attention_float_mask",
 ]  # fmt: skip
 SECOND_ORDER += [  # issue 22
     "tan", "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "log2", "log10", "exp2", "expm1",

@@ -32,6 +32,7 @@ REPRESENTATIVE = [
     "softmax", "log_softmax", "softmax_composite", "reshape", "permute", "expand", "squeeze", "getitem_slices",
     "getitem_int_tensor", "getitem_mixed", "getitem_bool_mask", "concat", "stack", "split", "matmul_1d_2d",
     "matmul_2d", "matmul_batch_broadcast", "linear", "layer_norm", "layer_norm_no_affine", "embedding_padding",
+    "flash_attention", "flash_attention_masks", "flash_attention_float_mask",
     "cross_entropy", "cross_entropy_ignore_smooth", "mse_loss", "cast", "sin", "attention_weights_bool_mask",
     "attention_weights_float_mask", "compare_logic",
     # issue 22

@@ -431,10 +431,11 @@ def test_per_head_3d_src_mask():
 def test_wrong_mask_shapes_and_dtypes():
     layer = make_layer(8, 2, 12)
     x = randn(2, 5, 8)
-    with pytest.raises(ValueError, match=r"attn_mask has shape \(5, 4\), expected \(5, 5\) or \(4, 5, 5\)"):
+    expected = r"expected \(5, 5\), \(4, 5, 5\) or a shape that broadcasts to \(2, 2, 5, 5\)"
+    with pytest.raises(ValueError, match=r"attn_mask has shape \(5, 4\), " + expected):
         layer(x, src_mask=minigrad.tensor(np.zeros((5, 4), dtype=bool)))
-    with pytest.raises(ValueError, match=r"expected \(5, 5\) or \(4, 5, 5\)"):
-        layer(x, src_mask=minigrad.tensor(np.zeros((2, 5, 5), dtype=bool)))
+    with pytest.raises(ValueError, match=expected):
+        layer(x, src_mask=minigrad.tensor(np.zeros((3, 5, 5), dtype=bool)))
     with pytest.raises(ValueError, match=r"key_padding_mask has shape \(2, 4\), expected \(2, 5\)"):
         layer(x, src_key_padding_mask=minigrad.tensor(np.zeros((2, 4), dtype=bool)))
     with pytest.raises(TypeError, match="key_padding_mask must be bool"):

@@ -37,6 +37,7 @@ EXAMPLE_NAMES = [
     "07_postln_vs_preln",
     "08_switch_backend",
     "09_data_parallel",
+    "10_flash_attention",
     "11_bert_attention",
 ]
 HAS_GRAPHVIZ = importlib.util.find_spec("graphviz") is not None
@@ -303,6 +304,17 @@ def test_09_data_parallel(run: Any) -> None:
     assert math.isfinite(r["loss"]) and r["loss"] > 0
     assert r["threads"] == min(2, os.cpu_count() or 1)
     assert r["ms_one_graph"] > 0 and r["ms_two_chunks"] > 0  # timed (not compared: no timing in tests)
+
+
+def test_10_flash_attention(run: Any) -> None:
+    r = run("10_flash_attention")
+    assert r["online_softmax_max_diff"] < 1e-15  # the rescaling is exact: rounding only
+    assert r["max_diff_output"] < 1e-12 and r["max_diff_grads"] < 1e-12  # flash is the plain attention
+    assert r["dead_row_output"] == 0.0  # the dead row: output exactly 0
+    assert r["d_identity_max_diff"] < 1e-12  # D = rowsum(dO * O) = rowsum(dW * W)
+    assert r["seq"] == 256 and r["weights_mb"] == pytest.approx(2.0)  # quick mode: 8 x 256 x 256 float32
+    assert r["plain_mb"] > r["weights_mb"]  # the plain attention holds its weights (and more)
+    assert r["flash_mb"] < r["plain_mb"] / 2  # the printed "x less" is at least 2 in quick mode
 
 
 def test_11_bert_attention(run: Any, tmp_path: Path) -> None:

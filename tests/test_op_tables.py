@@ -189,6 +189,11 @@ OP_ROWS = {
                                 "SECOND_ORDER:gelu", "SECOND_ORDER:gelu_tanh", "CASES:gelu", "CASES:gelu_tanh"),
     "minigrad.ops.unary.Sin": ("UNARY_OPS:sin", "GRADGRAD:sin_cos", "SECOND_ORDER:sin", "CASES:sin"),
     "minigrad.ops.unary.Cos": ("UNARY_OPS:cos", "GRADGRAD:sin_cos", "SECOND_ORDER:cos", "CASES:cos"),
+    "minigrad.ops.flash_attention.FlashAttention": (
+        "OP_CASES:flash_attention", "OP_CASES:flash_attention_causal_padding", "OP_CASES:flash_attention_float_mask",
+        "GRADGRAD:flash_attention", "GRADGRAD:flash_attention_float_mask_causal", "SECOND_ORDER:flash_attention_masks",
+        "SECOND_ORDER:flash_attention_float_mask", "CASES:flash_attention", "CASES:flash_attention_masks",
+        "CASES:flash_attention_float_mask"),
 }  # fmt: skip
 
 

@@ -629,6 +629,8 @@ def _index_backward(shape, index, advanced):
 # a float32 step in the middle rounds the values to ~6e-8: central differences need a large eps
 F32_CHECK = dict(eps=1e-3, atol=1e-4)
 
+_FLASH_PAD = minigrad.tensor(np.array([True, False, False, True, False]).reshape(1, 1, 1, 5))
+
 OP_CASES = {  # name -> (function, input specs[, gradcheck keywords])
     "where": (lambda a, b: F.where(_bool_mask("cond", (3, 4)), a, b), [S((3, 4)), S((4,))]),
     "where_scalar": (lambda a: F.where(_bool_mask("cond", (3, 4)), a, 0.0), [S((3, 4))]),
@@ -650,7 +652,17 @@ OP_CASES = {  # name -> (function, input specs[, gradcheck keywords])
     "to_device": (lambda x: F.to_device(F.tanh(F.to_device(x, "marked")) * 2.0, "cpu"), [S((2, 3))]),
     "index_backward_repeats": (_index_backward((3, 4), (np.array([0, 2, 0, 0]),), True), [S((4, 4))]),
     "index_backward_slices": (_index_backward((3, 4), (slice(1, None), slice(None, None, 2)), False), [S((2, 2))]),
-}
+    # FlashAttention (minigrad.ops.flash_attention): blocks of 2 over seq 4-5, so rows and keys span blocks
+    "flash_attention": (lambda q, k, v: F.flash_attention(q, k, v, block_size=2), [S((2, 5, 3)), S((2, 4, 3)),
+                                                                                   S((2, 4, 2), "n", True)]),
+    "flash_attention_causal_padding": (  # query 0 sees only key 0, which is padding: a dead row
+        lambda q, k, v: F.flash_attention(q, k, v, _FLASH_PAD, causal=True, block_size=2),
+        [S((1, 2, 5, 3)), S((1, 2, 5, 3)), S((1, 2, 5, 2))],
+    ),
+    "flash_attention_float_mask": (
+        lambda q, k, v, m: F.flash_attention(q, k, v, m, block_size=3), [S((2, 4, 3)), S((2, 5, 3)), S((2, 5, 2)),
+                                                                          S((4, 5))]),
+}  # fmt: skip
 NEEDS_MARKED = {"to_device"}  # rows that move to the test-only "marked" device
 
 
@@ -698,6 +710,14 @@ GRADGRAD = {  # name -> (function, input specs[, gradgradcheck keywords])
     "attention_weights_float_mask": (
         lambda q, k, m: F.attention_weights(q, k, mask=m, scale=0.7),
         [S((2, 3)), S((4, 3)), S((2, 4))],
+    ),
+    "flash_attention": (
+        lambda q, k, v: F.flash_attention(q, k, v, block_size=2),
+        [S((1, 3, 2)), S((1, 4, 2)), S((1, 4, 2))],
+    ),
+    "flash_attention_float_mask_causal": (  # second order through the rebuilt logsumexp and the mask
+        lambda q, k, v, m: F.flash_attention(q, k, v, m, causal=True, block_size=2),
+        [S((3, 2)), S((4, 2)), S((4, 2)), S((1, 4))],
     ),
     "neg": (lambda a: -a, [S((2, 3))]),
     "pow_scalar_2_half": (lambda a: a**2 * a**0.5, [S((2, 3), "p")]),

@@ -42,6 +42,8 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--dropout", type=float, default=0.0, help="dropout probability (default 0)")
     g.add_argument("--norm-first", action="store_true", help="pre-LN instead of the original post-LN")
     g.add_argument("--activation", choices=("relu", "gelu"), default="relu")
+    g.add_argument("--attention", choices=("naive", "flash"), default="naive", help="flash: FlashAttention")
+    g.add_argument("--block-size", type=_positive, default=128, help="flash attention's block size (default 128)")
 
 
 def _add_train_flags(p: argparse.ArgumentParser) -> None:
@@ -193,6 +195,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise CLIError(f"--dropout must be in [0, 1), got {args.dropout}")
         if args.lr <= 0:
             raise CLIError(f"--lr must be positive, got {args.lr}")
+        if args.attention == "flash" and args.dropout > 0:
+            raise CLIError(f"--attention flash does not support --dropout {args.dropout}; use --attention naive")
         model_config = model_config_for(
             task,
             d_model=args.d_model,
@@ -202,6 +206,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             dropout=args.dropout,
             norm_first=args.norm_first,
             activation=args.activation,
+            attention=args.attention,
+            block_size=args.block_size,
         )
         trainer = Trainer(_train_config(args, task.name, device), model_config, task)
     print(f"{trainer.task.name}: {trainer.model.num_parameters():,} parameters on {trainer.device}")

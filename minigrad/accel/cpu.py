@@ -3,9 +3,11 @@
 Each function takes the arrays an accelerated op has and either runs a numba kernel
 (``minigrad.accel.numba_kernels``) or declines (None, or False for the in-place ones)
 when the arrays are not plain C-contiguous float32/float64 NumPy arrays of one dtype;
-the op then runs its reference code. Importing this module imports numba (the ``fast``
-extra) but compiles nothing; each kernel compiles on its first call, or loads from
-numba's cache.
+the op then runs its reference code. FlashAttention's block loops
+(``minigrad.accel.numba_flash``) take any float32/float64 NumPy arrays of one dtype and
+split the heads over minigrad's threads. Importing this module imports numba (the
+``fast`` extra) but compiles nothing; each kernel compiles on its first call, or loads
+from numba's cache.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from . import numba_flash, threads
 from . import numba_kernels as K
-from . import threads
 
 _checked: list[list[str]] = []  # the self-check's failures, once it ran
 
@@ -115,3 +117,78 @@ def adam_update(updates, beta1, beta2, eps) -> bool:
         return False
     K.adam_update_many(updates, beta1, beta2, eps)
     return True
+
+
+# ---- FlashAttention: numba_flash's block loops, the heads split over the threads ----------------
+def _heads(x):
+    """(..., seq, d) -> a C-contiguous (R, seq, d) stack of heads."""
+    return np.ascontiguousarray(x.reshape((-1,) + x.shape[-2:]))
+
+
+def _flash_masks(bool_mask, float_mask, lead):
+    """Each mask as (R or 1, rows or 1, keys or 1), for numba_flash's blocks."""
+    out = []
+    for mask in (bool_mask, float_mask):
+        if mask is not None:
+            tail = mask.shape[-2:]
+            if all(n == 1 for n in mask.shape[:-2]):
+                mask = mask.reshape((1,) + tail)
+            else:
+                mask = np.broadcast_to(mask, lead + tail).reshape((-1,) + tail)
+        out.append(mask)
+    return tuple(out)
+
+
+def _flash_fits(bool_mask, *arrays):
+    """NumPy float32/float64 arrays of one dtype (None skipped), and a NumPy boolean mask or None."""
+    present = [a for a in arrays if a is not None]
+    if bool_mask is not None and type(bool_mask) is not np.ndarray:
+        return False
+    return all(type(a) is np.ndarray and a.dtype == present[0].dtype and a.dtype in K._FLOATS for a in present)
+
+
+def _split_heads(job, count):
+    """``job(lo, hi)`` over the heads: split over minigrad's threads, with NumPy's BLAS held to
+    one thread meanwhile (two threads' products each asking for every core slow both down)."""
+    if not threads.allowed() or min(threads.get_num_threads(), count) < 2:
+        return job(0, count)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return job(0, count)
+    with threadpool_limits(limits=1, user_api="blas"):
+        threads.run_jobs(job, count)
+
+
+def flash_forward(q, k, v, float_mask, bool_mask, scale, causal, block):
+    """(O, L) of FlashAttention, or None when the arrays do not fit."""
+    if not _flash_fits(bool_mask, q, k, v, float_mask):
+        return None
+    lead = q.shape[:-2]
+    qh, kh, vh = _heads(q), _heads(k), _heads(v)
+    masks = _flash_masks(bool_mask, float_mask, lead)
+    out = np.zeros(qh.shape[:-1] + vh.shape[-1:], dtype=q.dtype)
+    lse = np.zeros(qh.shape[:-1], dtype=q.dtype)
+
+    def job(lo, hi):
+        numba_flash.forward(qh, kh, vh, out, lse, scale, causal, block, masks, lo, hi)
+
+    _split_heads(job, qh.shape[0])
+    return out.reshape(lead + out.shape[-2:]), lse.reshape(lead + (q.shape[-2], 1))
+
+
+def flash_backward(q, k, v, out, lse, g, float_mask, bool_mask, scale, causal, block):
+    """(dq, dk, dv) of FlashAttention, or None when the arrays do not fit."""
+    if not _flash_fits(bool_mask, q, k, v, out, lse, g, float_mask):
+        return None
+    lead = q.shape[:-2]
+    qh, kh, vh, oh, gh = _heads(q), _heads(k), _heads(v), _heads(out), _heads(g)
+    lh = np.ascontiguousarray(lse.reshape(qh.shape[:-1]))
+    masks = _flash_masks(bool_mask, float_mask, lead)
+    dq, dk, dv = np.zeros_like(qh), np.zeros_like(kh), np.zeros_like(vh)
+
+    def job(lo, hi):
+        numba_flash.backward(qh, kh, vh, oh, lh, gh, dq, dk, dv, scale, causal, block, masks, lo, hi)
+
+    _split_heads(job, qh.shape[0])
+    return dq.reshape(q.shape), dk.reshape(k.shape), dv.reshape(v.shape)

@@ -17,6 +17,7 @@ from typing import Any
 from .. import registry
 from ..autograd import is_grad_enabled
 from ..ops.attention import AttentionWeights
+from ..ops.flash_attention import FlashAttention
 from ..ops.indexing import IndexAddZeros
 from ..ops.layernorm import LayerNorm
 from ..ops.linalg import LinearReLU, MatMul
@@ -94,6 +95,35 @@ class FastAttentionWeights(AttentionWeights):
         dq = self.const(sum_to_array(ds @ k, q.shape)) if need[0] else None
         dk = self.const(sum_to_array(ds.swapaxes(-1, -2) @ q, k.shape)) if need[1] else None
         return dq, dk
+
+
+class FastFlashAttention(FlashAttention):
+    """Each block's products as one matmul over the stack of heads, the passes between them
+    (online softmax, P = exp(S - L), dS) as numba loops, the heads split over the threads."""
+
+    def forward(self, q, k, v, *float_mask, bool_mask=None, scale=1.0, causal=False, block_size=128):
+        fmask = float_mask[0] if float_mask else None
+        done = _kernels(self.device).flash_forward(q, k, v, fmask, bool_mask, scale, causal, block_size)
+        if done is None:
+            return super().forward(q, k, v, *float_mask, bool_mask=bool_mask, scale=scale, causal=causal,
+                                   block_size=block_size)  # fmt: skip
+        self.scale, self.causal, self.block_size, self.bool_mask = scale, causal, block_size, bool_mask
+        self.out, self.lse = done
+        return self.out
+
+    def backward(self, g):
+        need = self.needs_input_grad
+        if is_grad_enabled() or (len(need) > 3 and need[3]):  # a float mask's gradient: the reference's dS
+            return super().backward(g)
+        q, k, v = (t.data for t in self.inputs[:3])
+        fmask = self.inputs[3].data if len(need) > 3 else None
+        done = _kernels(self.device).flash_backward(
+            q, k, v, self.out, self.lse, g.data, fmask, self.bool_mask, self.scale, self.causal, self.block_size
+        )
+        if done is None:
+            return super().backward(g)
+        grads = tuple(self.const(d) if n else None for d, n in zip(done, need))
+        return grads + ((None,) if len(need) > 3 else ())
 
 
 class FastSoftmax(Softmax):
@@ -176,8 +206,11 @@ class FastMatMul(MatMul):
         return out
 
 
-OPS = (FastLayerNorm, FastAttentionWeights, FastSoftmax, FastLinearReLU, FastIndexAddZeros, FastMatMul)
-CPU_ONLY = (FastMatMul,)  # the GPU runs a stack of matrices as one batched product already
+OPS = (FastLayerNorm, FastAttentionWeights, FastSoftmax, FastLinearReLU, FastIndexAddZeros, FastMatMul,
+       FastFlashAttention)  # fmt: skip
+# the GPU runs a stack of matrices as one batched product already; FlashAttention has no CuPy kernels
+# yet (on a GPU the reference op runs, on CuPy arrays)
+CPU_ONLY = (FastMatMul, FastFlashAttention)
 
 
 def kernels_for(device: str) -> Any:
