@@ -355,3 +355,17 @@ def test_explore_on_every_path_shows_the_same_numbers(accel_mode, tiny):
     info = page.data["docs"]["AttentionWeights"]
     assert info["forward"].startswith("minigrad/ops/attention.py:")
     assert ("ran" in info) == (accel_mode != "reference")
+
+
+def test_a_flash_attention_node_shows_what_it_saved_o_and_l_not_the_weights():
+    """FlashAttention is one node whose saved values are O and L = m + log(l), never the (seq, seq) weights."""
+    minigrad.manual_seed(0)
+    layer = TransformerEncoderLayer(8, 2, 16, dropout=0.0, impl="flash", block_size=2)
+    x = minigrad.randn(2, 4, 8, requires_grad=True)
+    page = viz.explore(layer, x, loss=tiny_loss, kwargs={"src_key_padding_mask": padding_mask(2, 4)})
+    (node,) = [n for n in page.data["nodes"] if n["op"] == "flash_attention"]
+    saved = dict(node["saved"])
+    assert "(2, 2, 4, 4)" in saved["out"] and "(2, 2, 4, 1)" in saved["lse"]  # O (batch, heads, seq, d_head), L
+    assert not any("(2, 2, 4, 4) float32" in text and name != "out" for name, text in saved.items()
+                   if name != "inputs")  # nothing else of the weights' (batch, heads, seq, seq) shape
+    assert not [n for n in page.data["nodes"] if n["op"] == "attention_weights"]

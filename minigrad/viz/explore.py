@@ -158,8 +158,10 @@ def explore(
     capture = _Capture()
     saved_grads = [(p, p.grad) for p in module.parameters()]
     saved_grads += [(t, t.grad) for t in inputs if isinstance(t, Tensor)]
-    # modules that keep their attention weights on request (encoder's MultiHeadAttention)
-    keepers = [m for m in module.modules() if hasattr(m, "keep_attention") and hasattr(m, "last_attention")]
+    # modules that keep their attention weights on request (encoder's MultiHeadAttention);
+    # FlashAttention never forms them, so a flash module is left as it is
+    keepers = [m for m in module.modules() if hasattr(m, "keep_attention") and hasattr(m, "last_attention")
+               and getattr(m, "impl", "naive") != "flash"]
     kept = [(m, m.keep_attention, m.last_attention) for m in keepers]
     try:
         for t, _ in saved_grads:
