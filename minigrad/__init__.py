@@ -14,6 +14,7 @@ CPU kernels, CuPy kernels, threads) are opt-in: ``minigrad.accel.enable()``, or
 import os as _os
 
 from . import accel, functional, nn, optim
+from .anomaly import AnomalyError, detect_anomaly, is_anomaly_enabled
 from .accel import data_parallel_backward, get_num_threads, set_num_threads
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad, scope, set_grad_enabled
 from .backend import (
@@ -54,6 +55,7 @@ from .tensor import Tensor
 __version__ = "0.1.0"
 
 __all__ = [
+    "AnomalyError",
     "BackendError",
     "Function",
     "GradcheckError",
@@ -73,6 +75,7 @@ __all__ = [
     "nn",
     "optim",
     "data_parallel_backward",
+    "detect_anomaly",
     "get_default_device",
     "get_default_dtype",
     "get_num_threads",
@@ -81,6 +84,7 @@ __all__ = [
     "gradgradcheck",
     "int32",
     "int64",
+    "is_anomaly_enabled",
     "is_available",
     "is_grad_enabled",
     "manual_seed",

@@ -21,6 +21,11 @@ if TYPE_CHECKING:
     from .tensor import Tensor
 
 
+# Callbacks run on the gradients each node's backward returns: observer(node, grads).
+# minigrad.anomaly uses one to find the first non-finite gradient; empty otherwise.
+grad_observers: list[Callable[[Any, Any], None]] = []
+
+
 class GraphFreedError(RuntimeError):
     """Backward through a graph whose saved values were already freed."""
 
@@ -174,6 +179,9 @@ def run_backward(
                 g = _run_hooks(node.hooks, g)
                 deliver(node, g)
                 input_grads = node.backward(g)
+                if grad_observers:
+                    for observer in grad_observers:
+                        observer(node, input_grads)
                 for i, (target, ig) in enumerate(zip(node.next, _as_tuple(node, input_grads))):
                     if target is None or ig is None:
                         continue
