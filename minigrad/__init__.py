@@ -14,8 +14,8 @@ CPU kernels, CuPy kernels, threads) are opt-in: ``minigrad.accel.enable()``, or
 import os as _os
 
 from . import accel, functional, nn, optim
-from .anomaly import AnomalyError, detect_anomaly, is_anomaly_enabled
 from .accel import data_parallel_backward, get_num_threads, set_num_threads
+from .anomaly import AnomalyError, detect_anomaly, is_anomaly_enabled
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad, scope, set_grad_enabled
 from .backend import (
     BackendError,
