@@ -139,6 +139,11 @@ class MultiHeadAttention(nn.Module):
 
     def __init__(self, d_model: int, nhead: int, dropout: float = 0.0, bias: bool = True, fused: bool = True) -> None:
         super().__init__()
+        for name, value in (("d_model", d_model), ("nhead", nhead)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"MultiHeadAttention: {name} must be a positive integer, got {value!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"MultiHeadAttention: dropout must be in [0, 1), got {dropout}")
         if d_model % nhead:
             raise ValueError(f"MultiHeadAttention: d_model={d_model} is not divisible by nhead={nhead}")
         self.d_model, self.nhead, self.d_head = d_model, nhead, d_model // nhead

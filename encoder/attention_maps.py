@@ -133,6 +133,27 @@ def plot_attention_layers(
 ) -> Path:
     """Heatmaps of one sequence's attention in several layers, in one picture; returns the path.
 
+    The picture is :func:`attention_figure` (same arguments); the format follows the suffix
+    of ``path`` (png, svg, pdf) and the file is written atomically.
+    """
+    fig = attention_figure(layers, tokens, title, layer_names, scale, max_tokens)
+    path = Path(path)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=path.suffix.lstrip(".").lower() or "png", dpi=100)
+    write_atomic(path, buffer.getvalue())
+    return path
+
+
+def attention_figure(
+    layers: list[tuple[Any, Any]],
+    tokens: list[str] | None = None,
+    title: str | None = None,
+    layer_names: list[str] | None = None,
+    scale: str = "per-map",
+    max_tokens: int | None = 32,
+) -> Any:
+    """The matplotlib Figure of :func:`plot_attention_layers`.
+
     ``layers`` holds one ``(weights, grads)`` pair per layer, each (nhead, seq_q, seq_k) (or
     (seq_q, seq_k)); ``grads`` may be None. Each layer is a row of heads (with ``grads``, a
     second row of d loss / d weights on a blue-red scale centred on 0; cells whose weight is
@@ -140,7 +161,7 @@ def plot_attention_layers(
     gives every map its own colour scale from 0 to its largest weight (so a flat map still
     shows its pattern); ``"fixed"`` puts every map on 0-1. Sequences longer than
     ``max_tokens`` show their first ``max_tokens`` queries and keys (None: all), and the title
-    says so. The format follows the suffix of ``path`` (png, svg, pdf); written atomically.
+    says so.
     """
     if scale not in SCALES:
         raise ValueError(f"plot_attention: scale must be one of {SCALES}, got {scale!r}")
@@ -200,12 +221,7 @@ def plot_attention_layers(
                 ax.tick_params(labelsize=8)
     if title:
         fig.suptitle(title, fontsize=10)
-
-    path = Path(path)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format=path.suffix.lstrip(".").lower() or "png", dpi=100)
-    write_atomic(path, buffer.getvalue())
-    return path
+    return fig
 
 
 def plot_attention(

@@ -162,7 +162,16 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
 
 
 def restore_model(model: nn.Module, checkpoint: Checkpoint) -> None:
-    """Load the checkpoint's weights into ``model`` (strict; mismatches are named)."""
+    """Load the checkpoint's weights into ``model`` (strict; mismatches are named; a weight
+    holding NaN or an infinity is refused, naming it: such a model predicts garbage silently)."""
+    for name, array in checkpoint.model_state.items():
+        finite = array * 0 == 0  # False exactly where the value is NaN or infinite
+        if array.dtype.kind == "f" and not finite.all():
+            bad = int(finite.size - finite.sum())
+            raise CheckpointError(
+                f"the checkpoint's weight {name!r} holds {bad} NaN or infinite value(s) of {array.size}: "
+                "the run that saved it diverged (train with --detect-anomaly to find where)"
+            )
     try:
         model.load_state_dict(checkpoint.model_state)
     except RuntimeError as exc:

@@ -98,5 +98,5 @@ def test_plot_writes_a_png(model_and_batch, tmp_path):
 def test_plot_without_matplotlib_names_the_extra(monkeypatch, tmp_path):
     for name in ("matplotlib", "matplotlib.figure", "matplotlib.backends.backend_agg"):
         monkeypatch.setitem(sys.modules, name, None)
-    with pytest.raises(ImportError, match=r"minigrad-encoder\[plot\]"):
+    with pytest.raises(ImportError, match=r"pip install -e '\.\[plot\]'"):
         plot_attention(np.full((1, 2, 2), 0.5), path=tmp_path / "attn.png")

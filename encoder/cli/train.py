@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from ..training import OPTIMIZERS, SCHEDULES, TrainConfig, Trainer, TrainingInte
 from . import attention, runs
 from .common import PREDICT_SEED, load_trainer, missing_extra, parse_device, validation_examples
 from .errors import CLIError
+from .flags import accuracy, below_one, count, nonnegative_float, positive, positive_float
 
 DEMO = dict(task="sort", d_model=64, nhead=4, num_layers=2, dim_feedforward=128, dropout=0.0)
 
@@ -29,93 +29,35 @@ DEFAULTS: dict[str, Any] = dict(
 )
 
 
-def _number(value: str, flag_kind: str) -> float:
-    try:
-        x = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be {flag_kind}, got {value!r}") from None
-    if not math.isfinite(x):
-        raise argparse.ArgumentTypeError(f"must be {flag_kind}, got {value}")
-    return x
-
-
-def _positive(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return n
-
-
-def _count(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {value!r}") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {value}")
-    return n
-
-
-def _positive_float(value: str) -> float:
-    x = _number(value, "a finite number > 0")
-    if x <= 0:
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {value}")
-    return x
-
-
-def _nonnegative_float(value: str) -> float:
-    x = _number(value, "a finite number >= 0")
-    if x < 0:
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {value}")
-    return x
-
-
-def _below_one(value: str) -> float:
-    x = _number(value, "a number in [0, 1)")
-    if not 0.0 <= x < 1.0:
-        raise argparse.ArgumentTypeError(f"must be a number in [0, 1), got {value}")
-    return x
-
-
-def _accuracy(value: str) -> float:
-    x = _number(value, "an accuracy in (0, 1]")
-    if not 0.0 < x <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be an accuracy in (0, 1], got {value}")
-    return x
-
-
 def _add_model_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model (fixed once a run has started)")
-    g.add_argument("--layers", type=_positive, help="encoder layers (default 2)")
-    g.add_argument("--d-model", type=_positive, help="model width (default 64)")
-    g.add_argument("--heads", type=_positive, help="attention heads; must divide d-model (default 4)")
-    g.add_argument("--ff", type=_positive, help="feed-forward width (default 2 * d-model)")
-    g.add_argument("--dropout", type=_below_one, help="dropout probability in [0, 1) (default 0)")
+    g.add_argument("--layers", type=positive, help="encoder layers (default 2)")
+    g.add_argument("--d-model", type=positive, help="model width (default 64)")
+    g.add_argument("--heads", type=positive, help="attention heads; must divide d-model (default 4)")
+    g.add_argument("--ff", type=positive, help="feed-forward width (default 2 * d-model)")
+    g.add_argument("--dropout", type=below_one, help="dropout probability in [0, 1) (default 0)")
     g.add_argument("--norm-first", action="store_true", default=None, help="pre-LN instead of the original post-LN")
     g.add_argument("--activation", choices=("relu", "gelu"), help="relu (default) or gelu")
 
 
 def _add_train_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("optimization (fixed once a run has started)")
-    g.add_argument("--batch-size", type=_positive, help="examples per step (default 64)")
-    g.add_argument("--lr", type=_positive_float, help="peak learning rate (default 2e-3)")
+    g.add_argument("--batch-size", type=positive, help="examples per step (default 64)")
+    g.add_argument("--lr", type=positive_float, help="peak learning rate (default 2e-3)")
     g.add_argument("--optimizer", choices=OPTIMIZERS, help="default adamw")
     g.add_argument("--schedule", choices=SCHEDULES, help="lr schedule (default cosine)")
-    g.add_argument("--warmup", type=_count, help="warmup steps (default 200)")
-    g.add_argument("--weight-decay", type=_nonnegative_float, help="default 0.01")
-    g.add_argument("--label-smoothing", type=_below_one, help="in [0, 1) (default 0)")
+    g.add_argument("--warmup", type=count, help="warmup steps (default 200)")
+    g.add_argument("--weight-decay", type=nonnegative_float, help="default 0.01")
+    g.add_argument("--label-smoothing", type=below_one, help="in [0, 1) (default 0)")
     g.add_argument("--seed", type=int, help="seed of the weights, batches and dropout (default 0)")
     g = p.add_argument_group("how long and how to log (may change on --resume)")
-    g.add_argument("--steps", type=_positive, help="train up to this step (default 3000; on --resume: the run's)")
-    g.add_argument("--target-acc", type=_accuracy, help="stop once validation sequence accuracy reaches this")
-    g.add_argument("--eval-every", type=_positive, help="validate every N steps (default 250)")
-    g.add_argument("--checkpoint-every", type=_positive, metavar="N", help="also save a checkpoint every N steps")
+    g.add_argument("--steps", type=positive, help="train up to this step (default 3000; on --resume: the run's)")
+    g.add_argument("--target-acc", type=accuracy, help="stop once validation sequence accuracy reaches this")
+    g.add_argument("--eval-every", type=positive, help="validate every N steps (default 250)")
+    g.add_argument("--checkpoint-every", type=positive, metavar="N", help="also save a checkpoint every N steps")
     g.add_argument(
         "--data-parallel",
-        type=_positive,
+        type=positive,
         metavar="N",
         help="cut each batch into N chunks run on CPU threads, N <= batch size (default 1: off)",
     )
@@ -143,7 +85,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("predict", help="show inputs, targets and predictions side by side")
     p.add_argument("--checkpoint", required=True, help="a checkpoint file or run folder")
-    p.add_argument("--n", type=_positive, default=5, help="how many examples (default 5)")
+    p.add_argument("--n", type=positive, default=5, help="how many examples (default 5)")
     p.add_argument("--seed", type=int, default=PREDICT_SEED, help=f"which examples (default {PREDICT_SEED})")
     p.add_argument("--device", default=None)
     p.set_defaults(func=cmd_predict)
@@ -156,9 +98,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="The main job: train a small encoder on `sort` on the CPU, print progress and the result, "
         "and write the graph of one encoder layer (the demo replaces its previous run in --out).",
     )
-    p.add_argument("--steps", type=_positive, default=6000, help="at most this many steps (default 6000)")
-    p.add_argument("--target-acc", type=_accuracy, default=0.99, help="stop at this validation accuracy (default 0.99)")
-    p.add_argument("--out", default="runs/demo")
+    p.add_argument("--steps", type=positive, default=6000, help="at most this many steps (default 6000)")
+    p.add_argument("--target-acc", type=accuracy, default=0.99, help="stop at this validation accuracy (default 0.99)")
+    p.add_argument("--eval-every", type=positive, default=250, help="validate every N steps (default 250)")
+    p.add_argument("--out", default="runs/demo", help="run folder (default runs/demo)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_demo)
 
@@ -301,7 +244,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"\n{stop.signal}: stopped at step {stop.step}; saved {stop.checkpoint}")
         print(f"resume with: python -m encoder train --resume {trainer.out}")
         raise
-    if summary["reached_target"]:
+    if summary["reached_target"] and summary["step"] < trainer.config.steps:
         print(f"stopped at step {summary['step']}: validation sequence accuracy reached --target-acc "
               f"{trainer.config.target_accuracy}")
     _print_summary(summary)
@@ -367,7 +310,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         lr=2e-3,
         warmup=200,
         schedule="cosine",
-        eval_every=250,
+        eval_every=args.eval_every,
         target_accuracy=args.target_acc,
         out=str(out),
         progress=not args.no_progress,
@@ -382,7 +325,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"resume with: python -m encoder train --resume {out}")
         raise
     print()
-    if summary["reached_target"]:
+    if summary["reached_target"] and summary["step"] < args.steps:
         print(f"stopped at step {summary['step']} of {args.steps}: validation sequence accuracy "
               f"{summary['val_seq_acc']:.4f} reached the target {args.target_acc}")
     _print_summary(summary)
