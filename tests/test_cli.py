@@ -291,12 +291,27 @@ def test_resume_into_another_folder(capsys, run_dir, tmp_path):
 # ---------------------------------------------------------------------------------------
 # attention, demo, graph
 # ---------------------------------------------------------------------------------------
-def test_attention_writes_a_png(capsys, run_dir, tmp_path):
+def test_attention_writes_one_picture_of_every_layer_for_predicts_example(capsys, tmp_path, monkeypatch):
     pytest.importorskip("matplotlib")
-    out = tmp_path / "attn.png"
-    assert main(["attention", "--checkpoint", str(run_dir), "--out", str(out)]) == 0
+    import encoder.attention_maps as maps
+
+    run = tmp_path / "run2"
+    argv = ["train", *TINY[:2], "--layers", "2", "--d-model", "16", "--heads", "2", "--steps", "2"]
+    assert main([*argv, "--eval-every", "2", "--out", str(run), "--no-progress"]) == 0
+    assert main(["predict", "--checkpoint", str(run), "--n", "3"]) == 0
+    third = capsys.readouterr().out.strip().splitlines()[-1].split()
+    assert third[0] == "2"
+    titles: list[str] = []
+    real = maps.attention_figure
+    monkeypatch.setattr(maps, "attention_figure", lambda *a, **k: titles.append(a[2]) or real(*a, **k))
+    out = tmp_path / "pictures" / "attn.png"
+    out.parent.mkdir()
+    assert main(["attention", "--checkpoint", str(run), "--example", "2", "--grads", "--out", str(out)]) == 0
     assert out.read_bytes()[:8] == PNG
-    assert f"wrote {out}" in capsys.readouterr().out
+    assert sorted(p.name for p in out.parent.iterdir()) == ["attn.png"]  # one file, as the README says
+    printed = capsys.readouterr().out
+    assert f"wrote {out}: example 2 ({third[1]}), layers 0-1, with d loss / d weights" in printed
+    assert titles == [f"{run}: reverse, step 2, layers 0-1, example 2 ({third[1]})"]
 
 
 def test_attention_bad_layer_is_one_line(capsys, run_dir, tmp_path):
