@@ -206,7 +206,7 @@ def attention_figure(
                 gh[~live] = float("nan")
                 limit = (float(abs(gh[live]).max()) if live.any() else 0.0) or 1.0
                 gimage = axes[r + 1][h].imshow(gh, vmin=-limit, vmax=limit, cmap="RdBu_r")
-                axes[r + 1][h].set_title(f"{name}, head {h}: d loss / d weight", fontsize=9)
+                axes[r + 1][h].set_title(f"{name}, head {h}: dL/dweight", fontsize=9)
                 fig.colorbar(gimage, ax=axes[r + 1][h], shrink=0.8)
         r += 1 if g is None else 2
     n = w.shape[-1]

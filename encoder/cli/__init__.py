@@ -43,6 +43,9 @@ EXTRAS = {"matplotlib": ("plot", "matplotlib"), "graphviz": ("viz", "graphviz"),
           "cupy": ("gpu", "cupy-cuda12x")}
 
 
+BASE = ("numpy", "safetensors", "tqdm")  # the project's own dependencies
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="python -m encoder",
@@ -83,6 +86,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except ImportError as exc:
         root = (exc.name or "").split(".")[0]
+        if root in BASE:
+            print(f"error: {root} is not installed for {sys.executable}: run the project's Python, "
+                  ".venv/bin/python -m encoder ... (`make demo` creates .venv), or pip install -e . here",
+                  file=sys.stderr)
+            return 2
         if root not in EXTRAS:
             raise
         print(f"error: {missing_extra(*EXTRAS[root])}", file=sys.stderr)
