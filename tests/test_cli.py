@@ -359,14 +359,29 @@ def test_demo_runs_to_completion(tmp_path):
     assert graph in names and (out / graph).stat().st_size > 0
 
 
-def test_demo_says_when_it_stops_at_its_target(tmp_path):
+def test_demo_replaces_a_demo_but_no_other_run(capsys, run_dir, tmp_path):
+    other = tmp_path / "train-run"
+    shutil.copytree(run_dir, other)
+    line = one_line_error(capsys, ["demo", "--steps", "1", "--out", str(other), "--no-progress", "--no-accel"])
+    assert f"--out {other} holds a run that the demo did not make" in line
+    assert load_checkpoint(other).step == 30
+    demo = tmp_path / "demo"
+    for _ in range(2):
+        assert main(["demo", "--steps", "1", "--out", str(demo), "--no-progress", "--no-accel"]) == 0
+    assert "replacing the previous demo" in capsys.readouterr().out and load_checkpoint(demo).step == 1
+
+
+def test_demo_says_when_it_stops_at_its_target(capsys, tmp_path, monkeypatch):
+    # a perfect validation score at the first check (step 5), so that the demo stops there
+    from encoder.training import Trainer
+
+    monkeypatch.setattr(Trainer, "evaluate", lambda self, batches=None: {"loss": 0.1, "token_acc": 1.0, "seq_acc": 1.0})
     out = tmp_path / "demo"
-    argv = ["--steps", "30", "--eval-every", "5", "--target-acc", "0.0001", "--out", str(out)]
-    result = run_module("demo", *argv, "--no-progress")
-    assert result.returncode == 0, result.stderr
-    assert "stopped at step 5 of 30: validation sequence accuracy" in result.stdout
-    assert "reached the target 0.0001" in result.stdout
-    assert "step 5: validation loss" in result.stdout and load_checkpoint(out).step == 5
+    argv = ["demo", "--steps", "30", "--eval-every", "5", "--target-acc", "0.9", "--out", str(out)]
+    assert main([*argv, "--no-progress", "--no-accel"]) == 0
+    text = capsys.readouterr().out
+    assert "stopped at step 5 of 30: validation sequence accuracy 1.0000 reached the target 0.9" in text
+    assert "step 5: validation loss" in text and load_checkpoint(out).step == 5
 
 
 def test_demo_without_dot_writes_the_dot_source_and_says_how_to_get_svg(tmp_path):

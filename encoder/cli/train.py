@@ -18,6 +18,7 @@ from .common import PREDICT_SEED, load_trainer, missing_extra, parse_device, val
 from .errors import CLIError
 from .flags import accuracy, below_one, count, nonnegative_float, positive, positive_float
 
+DEMO_MARK = ".demo-run"  # the demo's folders hold this file: a demo replaces only a demo
 DEMO = dict(task="sort", d_model=64, nhead=4, num_layers=2, dim_feedforward=128, dropout=0.0)
 
 # The train command's defaults. Its flags default to None, so that a resumed run can tell
@@ -293,9 +294,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("minigrad demo: a 2-layer Transformer encoder learns to sort digits, on the CPU.")
     print("Every op, and every gradient, is computed by minigrad (NumPy underneath).")
     print(acceleration_line() + "\n")
-    if runs.holds_run(out):  # the demo's own folder: each demo replaces the previous one
+    if runs.holds_run(out):  # a demo replaces the previous demo, and no other run
+        if not (out / DEMO_MARK).exists():
+            raise CLIError(f"--out {out} holds a run that the demo did not make; choose another --out")
         runs.clear_run(out)
-        print(f"(replacing the previous run in {out})")
+        print(f"(replacing the previous demo in {out})")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / DEMO_MARK).write_text("this folder holds the run of `python -m encoder demo`, which replaces it\n")
     model_config = model_config_for(
         task,
         d_model=DEMO["d_model"],
