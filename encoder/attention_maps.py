@@ -116,6 +116,7 @@ def _heads(array: Any, what: str) -> Any:
 
 
 SCALES = ("per-map", "fixed")
+MAX_WIDTH = 20.0  # inches (2000 px at 100 dpi): wider rows of heads wrap onto the next row
 
 
 def _crop(array: Any, limit: int | None) -> Any:
@@ -161,7 +162,7 @@ def attention_figure(
     gives every map its own colour scale from 0 to its largest weight (so a flat map still
     shows its pattern); ``"fixed"`` puts every map on 0-1. Sequences longer than
     ``max_tokens`` show their first ``max_tokens`` queries and keys (None: all), and the title
-    says so.
+    says so, and rows of heads wider than about 2000 pixels wrap onto several rows.
     """
     if scale not in SCALES:
         raise ValueError(f"plot_attention: scale must be one of {SCALES}, got {scale!r}")
@@ -185,15 +186,23 @@ def attention_figure(
     pairs = [(_crop(w, shown), None if g is None else _crop(g, shown)) for w, g in pairs]
     labels = None if tokens is None else [str(t) for t in tokens[:shown]]
     names = layer_names or [f"layer {i}" for i in range(len(pairs))]
-    rows = sum(1 if g is None else 2 for _, g in pairs)
     cell = max(2.4, 0.24 * shown + 1.2)
-    fig = Figure(figsize=(cell * nhead + 0.4, cell * rows + (0.6 if title else 0.2)), constrained_layout=True)
+    cols = max(1, min(nhead, int(MAX_WIDTH // cell)))  # heads per row: wide pictures wrap
+    blocks = -(-nhead // cols)  # rows of heads per layer
+    rows = sum(blocks * (1 if g is None else 2) for _, g in pairs)
+    fig = Figure(figsize=(cell * cols + 0.4, cell * rows + (0.6 if title else 0.2)), constrained_layout=True)
     FigureCanvasAgg(fig)
-    axes = fig.subplots(rows, nhead, squeeze=False)
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for row in axes:
+        for ax in row:
+            ax.set_axis_off()  # switched on below for the axes that get a map
     r = 0
     for name, (w, g) in zip(names, pairs):
+        per_block = 1 if g is None else 2
         for h in range(w.shape[0]):
-            ax = axes[r][h]
+            row, col = r + (h // cols) * per_block, h % cols
+            ax = axes[row][col]
+            ax.set_axis_on()
             top = float(w[h].max()) if scale == "per-map" else 1.0
             image = ax.imshow(w[h], vmin=0.0, vmax=top if top > 0 else 1.0, cmap="viridis")
             ax.set_title(f"{name}, head {h}: weights", fontsize=9)
@@ -205,13 +214,17 @@ def attention_figure(
                 live = w[h] > 0
                 gh[~live] = float("nan")
                 limit = (float(abs(gh[live]).max()) if live.any() else 0.0) or 1.0
-                gimage = axes[r + 1][h].imshow(gh, vmin=-limit, vmax=limit, cmap="RdBu_r")
-                axes[r + 1][h].set_title(f"{name}, head {h}: dL/dweight", fontsize=9)
-                fig.colorbar(gimage, ax=axes[r + 1][h], shrink=0.8)
-        r += 1 if g is None else 2
+                gax = axes[row + 1][col]
+                gax.set_axis_on()
+                gimage = gax.imshow(gh, vmin=-limit, vmax=limit, cmap="RdBu_r")
+                gax.set_title(f"{name}, head {h}: dL/dweight", fontsize=9)
+                fig.colorbar(gimage, ax=gax, shrink=0.8)
+        r += blocks * per_block
     n = w.shape[-1]
     for row in axes:
         for ax in row:
+            if not ax.images:
+                continue
             ax.set_xlabel("key", fontsize=8)
             ax.set_ylabel("query", fontsize=8)
             if labels is not None:
