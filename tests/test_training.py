@@ -363,7 +363,22 @@ def test_model_config_for_fits_the_task():
 
 @pytest.mark.parametrize(
     "bad",
-    [dict(optimizer="rmsprop"), dict(schedule="step"), dict(steps=-1), dict(batch_size=0), dict(target_metric="f1")],
+    [
+        dict(optimizer="rmsprop"),
+        dict(schedule="step"),
+        dict(steps=-1),
+        dict(batch_size=0),
+        dict(target_metric="f1"),
+        dict(lr=float("nan")),
+        dict(lr=0.0),
+        dict(warmup=-1),
+        dict(eval_every=0),
+        dict(checkpoint_every=0),
+        dict(weight_decay=-1.0),
+        dict(label_smoothing=1.0),
+        dict(target_accuracy=2.0),
+        dict(data_parallel=100),
+    ],
 )
 def test_train_config_rejects_bad_values(bad):
     with pytest.raises(ValueError, match="TrainConfig"):
