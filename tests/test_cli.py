@@ -398,38 +398,30 @@ def test_demo_without_dot_writes_the_dot_source_and_says_how_to_get_svg(tmp_path
     assert "Traceback" not in result.stderr
 
 
-def _hidden(tmp_path: Path, package: str) -> Path:
-    """A folder whose ``package`` fails to import; first on the path, it is as if not installed."""
+def _hidden(tmp_path: Path, *packages: str) -> Path:
+    """A folder whose ``packages`` fail to import; first on the path, it is as if they were not installed."""
     hide = tmp_path / "hide"
-    (hide / package).mkdir(parents=True)
-    (hide / package / "__init__.py").write_text("raise ImportError('hidden by the test')\n")
+    for package in packages:
+        (hide / package).mkdir(parents=True)
+        (hide / package / "__init__.py").write_text("raise ImportError('hidden by the test')\n")
     return hide
 
 
-def test_demo_without_the_viz_extra_trains_and_says_what_to_install(tmp_path):
+def test_demo_without_the_viz_and_plot_extras_trains_and_says_what_to_install(tmp_path):
     out = tmp_path / "demo"
     result = run_module(
-        "demo", "--steps", "5", "--target-acc", "0.5", "--out", str(out), "--no-progress",
-        pythonpath=(_hidden(tmp_path, "graphviz"),),
+        "demo", "--steps", "3", "--target-acc", "0.5", "--out", str(out), "--no-progress", "--no-accel",
+        pythonpath=(_hidden(tmp_path, "graphviz", "matplotlib"),),
     )
     assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
     assert "graph not drawn" in result.stdout and "'viz' extra" in result.stdout
     assert "pip install -e '.[viz]'" in result.stdout
-    assert (out / "checkpoint.safetensors").is_file()
-    assert not list(out.glob("layer0_collapsed.*"))
-    assert all(p.exists() for p in _wrote_line(result.stdout))
-
-
-def test_demo_without_the_plot_extra_names_it_and_not_the_png(tmp_path):
-    out = tmp_path / "demo"
-    result = run_module(
-        "demo", "--steps", "3", "--out", str(out), "--no-progress", "--no-accel",
-        pythonpath=(_hidden(tmp_path, "matplotlib"),),
-    )
-    assert result.returncode == 0, result.stderr
-    assert not (out / "metrics.png").exists()
-    assert "metrics.png" not in {p.name for p in _wrote_line(result.stdout)}
     assert "'plot' extra" in result.stdout and "pip install -e '.[plot]'" in result.stdout
+    assert (out / "checkpoint.safetensors").is_file()
+    assert not list(out.glob("layer0_collapsed.*")) and not (out / "metrics.png").exists()
+    written = _wrote_line(result.stdout)
+    assert all(p.exists() for p in written) and "metrics.png" not in {p.name for p in written}
 
 
 def test_graph_writes_dot_source(capsys, tmp_path):
@@ -622,3 +614,17 @@ def test_a_diverging_run_stops_with_one_line_and_the_step(capsys, tmp_path):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: training diverged at step ")
     assert "detect_anomaly" in err[0] and "--detect-anomaly" in err[0]
+
+
+def test_a_python_without_the_projects_dependencies_is_pointed_to_the_venv(tmp_path):
+    hide = tmp_path / "hide"
+    (hide / "safetensors").mkdir(parents=True)
+    (hide / "safetensors" / "__init__.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'safetensors'\", name='safetensors')\n"
+    )
+    argv = ["train", *TINY[:-4], "--steps", "1", "--out", str(tmp_path / "run"), "--no-progress", "--no-accel"]
+    result = run_module(*argv, pythonpath=(hide,))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: safetensors is not installed for ")
+    assert ".venv/bin/python -m encoder" in lines[0] and "pip install -e ." in lines[0]
