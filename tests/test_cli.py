@@ -628,3 +628,21 @@ def test_a_python_without_the_projects_dependencies_is_pointed_to_the_venv(tmp_p
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: safetensors is not installed for ")
     assert ".venv/bin/python -m encoder" in lines[0] and "pip install -e ." in lines[0]
+
+
+def test_graph_without_dot_writes_the_source_and_says_how_to_get_svg(capsys, tmp_path, monkeypatch):
+    pytest.importorskip("graphviz", reason="the viz extra (graphviz package) is not installed")
+    monkeypatch.setenv("PATH", str(tmp_path / "no-dot-here"))
+    assert main(["graph", "--out", str(tmp_path / "layer.svg"), "--no-accel"]) == 0
+    captured = capsys.readouterr()
+    assert (tmp_path / "layer.dot").read_text().lstrip().startswith("digraph")
+    assert not (tmp_path / "layer.svg").exists()
+    assert f"wrote {tmp_path / 'layer.dot'}" in captured.out
+    hint = captured.err.strip().splitlines()
+    assert len(hint) == 1 and "Install Graphviz" in hint[0] and "SVG" in hint[0]
+
+
+def test_graph_without_the_viz_extra_is_one_line(capsys, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "graphviz", None)
+    line = one_line_error(capsys, ["graph", "--out", str(tmp_path / "layer.svg"), "--no-accel"])
+    assert "'viz' extra" in line and "pip install -e '.[viz]'" in line
