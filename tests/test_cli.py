@@ -450,6 +450,7 @@ def test_graph_writes_dot_source(capsys, tmp_path):
         (["--steps", "0"], ["--steps", "0", "positive integer"]),
         (["--layers", "x"], ["--layers", "'x'", "positive integer"]),
         (["--dropout", "1"], ["--dropout", "[0, 1)"]),
+        (["--seed", "-1"], ["--seed", "-1", ">= 0"]),
     ],
 )
 def test_bad_values_are_one_line_naming_flag_value_and_what_is_allowed(capsys, flags, words):

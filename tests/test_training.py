@@ -378,6 +378,7 @@ def test_model_config_for_fits_the_task():
         dict(label_smoothing=1.0),
         dict(target_accuracy=2.0),
         dict(data_parallel=100),
+        dict(seed=-1),
     ],
 )
 def test_train_config_rejects_bad_values(bad):

@@ -50,7 +50,7 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--warmup", type=count, help="warmup steps (default 200)")
     g.add_argument("--weight-decay", type=nonnegative_float, help="default 0.01")
     g.add_argument("--label-smoothing", type=below_one, help="in [0, 1) (default 0)")
-    g.add_argument("--seed", type=int, help="seed of the weights, batches and dropout (default 0)")
+    g.add_argument("--seed", type=count, help="seed of the weights, batches and dropout, >= 0 (default 0)")
     g = p.add_argument_group("how long and how to log (may change on --resume)")
     g.add_argument("--steps", type=positive, help="train up to this step (default 3000; on --resume: the run's)")
     g.add_argument("--target-acc", type=accuracy, help="stop once validation sequence accuracy reaches this")
@@ -87,7 +87,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="show inputs, targets and predictions side by side")
     p.add_argument("--checkpoint", required=True, help="a checkpoint file or run folder")
     p.add_argument("--n", type=positive, default=5, help="how many examples (default 5)")
-    p.add_argument("--seed", type=int, default=PREDICT_SEED, help=f"which examples (default {PREDICT_SEED})")
+    p.add_argument("--seed", type=count, default=PREDICT_SEED, help=f"which examples (default {PREDICT_SEED})")
     p.add_argument("--device", default=None)
     p.set_defaults(func=cmd_predict)
 
@@ -220,17 +220,20 @@ def _new_trainer(args: argparse.Namespace, device: str) -> Trainer:
     else:
         out = runs.new_run_folder(task.name)
         print(f"run folder: {out} (choose one with --out)")
-    model_config = model_config_for(
-        task,
-        d_model=d_model,
-        nhead=heads,
-        num_layers=_value(args, "layers"),
-        dim_feedforward=_value(args, "ff") or 2 * d_model,
-        dropout=_value(args, "dropout"),
-        norm_first=bool(args.norm_first),
-        activation=_value(args, "activation"),
-    )
-    return Trainer(_train_config(args, task.name, device, str(out)), model_config, task)
+    try:
+        model_config = model_config_for(
+            task,
+            d_model=d_model,
+            nhead=heads,
+            num_layers=_value(args, "layers"),
+            dim_feedforward=_value(args, "ff") or 2 * d_model,
+            dropout=_value(args, "dropout"),
+            norm_first=bool(args.norm_first),
+            activation=_value(args, "activation"),
+        )
+        return Trainer(_train_config(args, task.name, device, str(out)), model_config, task)
+    except ValueError as exc:  # a combination of flags the model or the run cannot have
+        raise CLIError(str(exc)) from None
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -57,6 +57,8 @@ class TrainConfig:
             )
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"TrainConfig: lr must be a finite number > 0, got {self.lr}")
+        if self.seed < 0:
+            raise ValueError(f"TrainConfig: seed must be an integer >= 0, got {self.seed}")
         if self.warmup < 0 or self.eval_every < 1:
             raise ValueError(f"TrainConfig: warmup must be >= 0 and eval_every >= 1, got {self.warmup}, "
                              f"{self.eval_every}")
