@@ -185,9 +185,17 @@ class Tensor(TensorMath):
         return self
 
     def _set_requires_grad(self, requires_grad: bool) -> None:
-        """``x.requires_grad = flag`` checks what ``requires_grad_`` checks: an integer or bool
-        tensor cannot require grad (its gradient would be cut to integers silently)."""
-        self.requires_grad_(bool(requires_grad))
+        """``x.requires_grad = flag``: an integer or bool tensor cannot require grad (its
+        gradient would be cut to integers silently), and a non-leaf cannot stop requiring it."""
+        requires_grad = bool(requires_grad)
+        if requires_grad and self.dtype.kind != "f":
+            raise TypeError(
+                f"requires_grad: only floating tensors can require grad, got dtype {self.dtype} "
+                "(convert first, e.g. x.float().requires_grad_())"
+            )
+        if not requires_grad and self._ctx is not None:
+            raise RuntimeError("requires_grad = False on a non-leaf tensor; use .detach()")
+        self._requires_grad = requires_grad
 
     # read as fast as a plain slot (a C getter); set through the checks above
     requires_grad = property(operator.attrgetter("_requires_grad"), _set_requires_grad)
