@@ -18,7 +18,10 @@ def parse_device(name: str) -> str:
     try:
         minigrad.backend.get_backend(name)
     except minigrad.BackendError as exc:
-        raise CLIError(str(exc)) from None
+        message = str(exc)
+        if "CuPy" in message and "not installed" in message:
+            message = f"--device {name} needs CuPy and a GPU: {missing_extra('gpu', 'cupy-cuda12x')}"
+        raise CLIError(message) from None
     return minigrad.backend.normalize_device(name)
 
 
