@@ -195,6 +195,11 @@ class MultiHeadAttention(nn.Module):
         block_size: int = 128,
     ) -> None:
         super().__init__()
+        for name, value in (("d_model", d_model), ("nhead", nhead)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"MultiHeadAttention: {name} must be a positive integer, got {value!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"MultiHeadAttention: dropout must be in [0, 1), got {dropout}")
         if d_model % nhead:
             raise ValueError(f"MultiHeadAttention: d_model={d_model} is not divisible by nhead={nhead}")
         _check_impl("MultiHeadAttention", impl, block_size)

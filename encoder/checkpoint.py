@@ -11,7 +11,8 @@ One file ``NAME.safetensors`` holds
 
 Nothing is ever unpickled. Files are written atomically: to a temporary file in the same
 folder, flushed to disk, then renamed over the target, so a crash leaves either the old
-checkpoint or the new one, never half of one.
+checkpoint or the new one, never half of one. A save killed outright (SIGKILL, power loss)
+can leave its temporary file behind; the next save to the same path removes it.
 """
 
 from __future__ import annotations
@@ -74,6 +75,21 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"checkpoint: cannot store {type(value).__name__} in the metadata")
 
 
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files that killed saves of ``path`` left behind; returns them.
+
+    They are named as :func:`minigrad.files.atomic_path` names them:
+    ``.<name>.<random>.tmp<suffix>`` in the same folder.
+    """
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    stale = sorted(path.parent.glob(f".{path.name}.*.tmp{path.suffix}"))
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
+
+
 def save_checkpoint(
     path: str | os.PathLike,
     model: nn.Module,
@@ -101,6 +117,7 @@ def save_checkpoint(
                     scalars[str(i)][k] = v
         info["optimizer"] = {"type": type(optimizer).__name__, "param_groups": sd["param_groups"], "state": scalars}
     metadata = {"encoder": json.dumps(_jsonable(info), sort_keys=True)}
+    remove_stale_temporaries(path)
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=metadata)
     return path
@@ -145,7 +162,16 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
 
 
 def restore_model(model: nn.Module, checkpoint: Checkpoint) -> None:
-    """Load the checkpoint's weights into ``model`` (strict; mismatches are named)."""
+    """Load the checkpoint's weights into ``model`` (strict; mismatches are named; a weight
+    holding NaN or an infinity is refused, naming it: such a model predicts garbage silently)."""
+    for name, array in checkpoint.model_state.items():
+        finite = array * 0 == 0  # False exactly where the value is NaN or infinite
+        if array.dtype.kind == "f" and not finite.all():
+            bad = int(finite.size - finite.sum())
+            raise CheckpointError(
+                f"the checkpoint's weight {name!r} holds {bad} NaN or infinite value(s) of {array.size}: "
+                "the run that saved it diverged (train with --detect-anomaly to find where)"
+            )
     try:
         model.load_state_dict(checkpoint.model_state)
     except RuntimeError as exc:

@@ -48,6 +48,16 @@ class ModelConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        for name in ("vocab_size", "num_classes", "d_model", "nhead", "num_layers", "max_len"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"ModelConfig: {name} must be a positive integer, got {value!r}")
+        if self.dim_feedforward is not None and (not isinstance(self.dim_feedforward, int) or self.dim_feedforward < 1):
+            raise ValueError(f"ModelConfig: dim_feedforward must be a positive integer, got {self.dim_feedforward!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"ModelConfig: dropout must be in [0, 1), got {self.dropout}")
+        if self.activation not in ("relu", "gelu"):
+            raise ValueError(f"ModelConfig: activation must be 'relu' or 'gelu', got {self.activation!r}")
         if self.head not in HEADS:
             raise ValueError(f"ModelConfig: head must be one of {HEADS}, got {self.head!r}")
         if self.d_model % self.nhead:
@@ -67,6 +77,25 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
         return cls(**d)
+
+
+def check_tokens(model: str, tokens: Any, vocab_size: int) -> None:
+    """Token ids must be a non-empty (batch, seq) integer Tensor of ids below ``vocab_size``."""
+    if not isinstance(tokens, Tensor):
+        raise TypeError(
+            f"{model}: tokens must be a minigrad Tensor of int ids, shape (batch, seq), got "
+            f"{type(tokens).__name__} (wrap it: minigrad.tensor(ids, dtype='int64'))"
+        )
+    if tokens.ndim != 2:
+        raise ValueError(f"{model}: tokens must be (batch, seq), got shape {tokens.shape}")
+    if tokens.dtype.kind not in "iu":
+        raise TypeError(f"{model}: tokens must hold integer ids, got dtype {tokens.dtype}")
+    if 0 in tokens.shape:
+        raise ValueError(f"{model}: tokens must have at least one sequence of at least one token, got shape "
+                         f"{tuple(tokens.shape)}")
+    low, high = int(tokens.data.min()), int(tokens.data.max())
+    if low < 0 or high >= vocab_size:
+        raise ValueError(f"{model}: token ids must be in [0, {vocab_size}), got ids from {low} to {high}")
 
 
 class EncoderModel(nn.Module):
@@ -93,8 +122,18 @@ class EncoderModel(nn.Module):
 
     def encode(self, tokens: Tensor, padding_mask: Tensor | None = None) -> Tensor:
         """(batch, seq) token ids -> (batch, seq, d_model) contextual vectors."""
-        if tokens.ndim != 2:
-            raise ValueError(f"{type(self).__name__}: tokens must be (batch, seq), got shape {tokens.shape}")
+        check_tokens(type(self).__name__, tokens, self.config.vocab_size)
+        if padding_mask is not None:
+            if not isinstance(padding_mask, Tensor):
+                raise TypeError(
+                    f"{type(self).__name__}: padding_mask must be a bool Tensor (batch, seq), got "
+                    f"{type(padding_mask).__name__} (wrap it: minigrad.tensor(mask, dtype='bool'))"
+                )
+            if tuple(padding_mask.shape) != tuple(tokens.shape):
+                raise ValueError(
+                    f"{type(self).__name__}: padding_mask has shape {tuple(padding_mask.shape)}, "
+                    f"tokens {tuple(tokens.shape)}: they must match"
+                )
         x = self.pos(self.embed(tokens))
         return self.encoder(x, src_key_padding_mask=padding_mask)
 

@@ -15,6 +15,7 @@ import os as _os
 
 from . import accel, functional, nn, optim
 from .accel import data_parallel_backward, get_num_threads, set_num_threads
+from .anomaly import AnomalyError, detect_anomaly, is_anomaly_enabled
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad, scope, set_grad_enabled
 from .backend import (
     BackendError,
@@ -58,6 +59,7 @@ from .tensor import Tensor
 __version__ = "0.1.0"
 
 __all__ = [
+    "AnomalyError",
     "BackendError",
     "Function",
     "GradcheckError",
@@ -81,6 +83,7 @@ __all__ = [
     "nn",
     "optim",
     "data_parallel_backward",
+    "detect_anomaly",
     "get_default_device",
     "get_default_dtype",
     "get_num_threads",
@@ -89,6 +92,7 @@ __all__ = [
     "gradgradcheck",
     "int32",
     "int64",
+    "is_anomaly_enabled",
     "is_available",
     "is_grad_enabled",
     "manual_seed",

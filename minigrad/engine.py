@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 # made that input, or a leaf). minigrad.viz.explore uses one to show gradients accumulating
 # term by term; empty otherwise, and then the loop below does not look at it.
 edge_observers: list[Callable[[Function, int, Any, Tensor], None]] = []
+# Callbacks run on the gradients each node's backward returns: observer(node, grads).
+# minigrad.anomaly uses one to find the first non-finite gradient; empty otherwise.
+grad_observers: list[Callable[[Any, Any], None]] = []
 
 
 class GraphFreedError(RuntimeError):
@@ -182,6 +185,9 @@ def run_backward(
                 g = _run_hooks(node.hooks, g)
                 deliver(node, g)
                 input_grads = node.backward(g)
+                if grad_observers:
+                    for observer in grad_observers:
+                        observer(node, input_grads)
                 for i, (target, ig) in enumerate(zip(node.next, _as_tuple(node, input_grads))):
                     if target is None or ig is None:
                         continue

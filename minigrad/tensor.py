@@ -10,6 +10,7 @@ from :class:`~minigrad.tensor_math.TensorMath`, which forwards them to
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from typing import Any
 
@@ -32,7 +33,7 @@ class Tensor(TensorMath, TensorElementwise):
         device: ``"cpu"`` or ``"cuda"`` (default: ``minigrad.get_default_device()``).
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_hooks", "device", "name", "__weakref__")
+    __slots__ = ("data", "grad", "_requires_grad", "_ctx", "_hooks", "device", "name", "__weakref__")
     __array_priority__ = 1000  # numpy scalars defer to Tensor's reflected operators
 
     def __init__(
@@ -49,7 +50,7 @@ class Tensor(TensorMath, TensorElementwise):
         self._ctx: Any = None
         self._hooks: list[Callable] | None = None
         self.name: str | None = None
-        self.requires_grad = False
+        self._requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
 
@@ -60,7 +61,7 @@ class Tensor(TensorMath, TensorElementwise):
         t.data = data
         t.device = device
         t.grad = None
-        t.requires_grad = requires_grad
+        t._requires_grad = requires_grad
         t._ctx = ctx
         t._hooks = None
         t.name = None
@@ -177,9 +178,28 @@ class Tensor(TensorMath, TensorElementwise):
                 raise RuntimeError("requires_grad_(False) on a non-leaf tensor; use .detach()")
             return self
         if requires_grad and self.dtype.kind != "f":
-            raise TypeError(f"only floating tensors can require grad, got dtype {self.dtype}")
-        self.requires_grad = requires_grad
+            raise TypeError(
+                f"requires_grad: only floating tensors can require grad, got dtype {self.dtype} "
+                "(convert first, e.g. x.float().requires_grad_())"
+            )
+        self._requires_grad = requires_grad
         return self
+
+    def _set_requires_grad(self, requires_grad: bool) -> None:
+        """``x.requires_grad = flag``: an integer or bool tensor cannot require grad (its
+        gradient would be cut to integers silently), and a non-leaf cannot stop requiring it."""
+        requires_grad = bool(requires_grad)
+        if requires_grad and self.dtype.kind != "f":
+            raise TypeError(
+                f"requires_grad: only floating tensors can require grad, got dtype {self.dtype} "
+                "(convert first, e.g. x.float().requires_grad_())"
+            )
+        if not requires_grad and self._ctx is not None:
+            raise RuntimeError("requires_grad = False on a non-leaf tensor; use .detach()")
+        self._requires_grad = requires_grad
+
+    # read as fast as a plain slot (a C getter); set through the checks above
+    requires_grad = property(operator.attrgetter("_requires_grad"), _set_requires_grad)
 
     def backward(
         self,

@@ -98,5 +98,45 @@ def test_plot_writes_a_png(model_and_batch, tmp_path):
 def test_plot_without_matplotlib_names_the_extra(monkeypatch, tmp_path):
     for name in ("matplotlib", "matplotlib.figure", "matplotlib.backends.backend_agg"):
         monkeypatch.setitem(sys.modules, name, None)
-    with pytest.raises(ImportError, match=r"minigrad-encoder\[plot\]"):
+    with pytest.raises(ImportError, match=r"pip install -e '\.\[plot\]'"):
         plot_attention(np.full((1, 2, 2), 0.5), path=tmp_path / "attn.png")
+
+
+def _images(fig):
+    return [(ax.get_title(), ax.images[0]) for ax in fig.axes if ax.images]
+
+
+def test_each_map_has_its_own_colour_scale_unless_fixed(model_and_batch):
+    pytest.importorskip("matplotlib")
+    from encoder.attention_maps import attention_figure
+
+    model, tokens, pad, targets = model_and_batch
+    maps = collect_attention(model, tokens, pad, targets)
+    layers = [(w[0], g[0]) for w, g in maps]
+    fig = attention_figure(layers, tokens=list("abcdef"), title="run: task, layers 0-1, example 0")
+    weights = [(t, im) for t, im in _images(fig) if t.endswith("weights")]
+    assert [t for t, _ in weights] == [f"layer {i}, head {h}: weights" for i in range(2) for h in range(2)]
+    for (_, image), (layer, head) in zip(weights, [(i, h) for i in range(2) for h in range(2)]):
+        assert image.get_clim() == (0.0, pytest.approx(float(maps[layer][0][0, head].max())))
+    assert fig._suptitle.get_text() == "run: task, layers 0-1, example 0"
+    fixed = attention_figure(layers, scale="fixed")
+    assert all(im.get_clim() == (0.0, 1.0) for t, im in _images(fixed) if t.endswith("weights"))
+    with pytest.raises(ValueError, match="scale"):
+        attention_figure(layers, scale="log")
+
+
+def test_long_sequences_show_the_first_max_tokens(tmp_path):
+    pytest.importorskip("matplotlib")
+    from encoder.attention_maps import attention_figure
+
+    rng = np.random.default_rng(0)
+    w = rng.random((4, 80, 80))
+    w /= w.sum(-1, keepdims=True)
+    fig = attention_figure([(w, None)], tokens=[f"t{i}" for i in range(80)], title="mlm", max_tokens=32)
+    assert all(im.get_array().shape == (32, 32) for _, im in _images(fig))
+    assert fig._suptitle.get_text() == "mlm (first 32 of 80 tokens)"
+    assert fig.get_size_inches()[0] * 100 <= 2100  # 4 heads of 32 tokens wrap: at most ~2000 px wide
+    assert len(_images(fig)) == 4 and fig.get_size_inches()[1] > fig.get_size_inches()[0] / 2
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == [f"t{i}" for i in range(32)]
+    path = plot_attention(w, tokens=[f"t{i}" for i in range(80)], path=tmp_path / "long.png")
+    assert path.read_bytes()[:4] == b"\x89PNG"

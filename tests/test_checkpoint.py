@@ -316,3 +316,62 @@ def test_different_depth_names_the_missing_keys(saved):
     with pytest.raises(CheckpointError, match="unexpected keys") as err:
         restore_model(shallow, load_checkpoint(path))
     assert "encoder.layers.1." in str(err.value)
+
+
+# ---------------------------------------------------------------------------------------
+# leftovers of killed saves, weights that are not finite
+# ---------------------------------------------------------------------------------------
+def test_the_next_save_removes_temporaries_that_killed_saves_left(saved):
+    path, model, opt = saved
+    stale = [path.parent / f".{path.name}.{tag}.tmp.safetensors" for tag in ("a1b2", "zz_9")]
+    for p in stale:
+        p.write_bytes(b"half a checkpoint")
+    other = path.parent / ".other.safetensors.x.tmp.safetensors"  # another file's: not ours to remove
+    other.write_bytes(b"x")
+    save_checkpoint(path, model, opt, META)
+    assert not any(p.exists() for p in stale) and other.exists()
+    assert sorted(p.name for p in path.parent.iterdir()) == sorted([path.name, other.name])
+
+
+def test_a_killed_save_leaves_the_old_checkpoint_and_the_next_save_cleans_up(tmp_path):
+    """SIGKILL in the middle of a save, for real: a child process is killed while it writes."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    model, opt = trained()
+    path = save_checkpoint(tmp_path / "ck.safetensors", model, opt, META)
+    before = path.read_bytes()
+    code = (
+        "import sys, time, safetensors.numpy as s\n"
+        "real = s.save_file\n"
+        "def slow(tensors, name, metadata=None):\n"
+        "    open(name, 'wb').write(b'partial'); print('writing', flush=True); time.sleep(60)\n"
+        "s.save_file = slow\n"
+        "from tests.test_checkpoint import trained, META\n"
+        "from encoder.checkpoint import save_checkpoint\n"
+        "m, o = trained(); save_checkpoint(sys.argv[1], m, o, META)\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{root / 'tests'}"}
+    argv = [sys.executable, "-c", code, str(path)]
+    proc = subprocess.Popen(argv, cwd=root, env=env, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "writing"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    time.sleep(0.1)
+    leftovers = list(tmp_path.glob(".ck.safetensors.*.tmp.safetensors"))
+    assert len(leftovers) == 1 and path.read_bytes() == before  # the old checkpoint is whole
+    save_checkpoint(path, model, opt, META)
+    assert not leftovers[0].exists()
+
+
+def test_a_checkpoint_with_a_nan_weight_is_refused_naming_it(saved, tmp_path):
+    path, model, opt = saved
+    name = next(k for k in model.state_dict() if k.endswith("linear1.weight"))
+    dict(model.named_parameters())[name].data[0, 0] = float("nan")
+    bad = save_checkpoint(tmp_path / "nan.safetensors", model, opt, META)
+    with pytest.raises(CheckpointError, match=name.replace(".", r"\.")) as info:
+        restore_model(make_model(), load_checkpoint(bad))
+    assert "NaN or infinite" in str(info.value) and "--detect-anomaly" in str(info.value)

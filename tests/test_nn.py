@@ -496,3 +496,94 @@ def test_op_results_of_parameters_are_plain_tensors():
     assert [n for n, _ in layer.named_parameters()] == ["weight", "bias"]
     y.sum().backward()
     assert type(layer.weight.grad) is minigrad.Tensor
+
+
+# ---------------------------------------------------------------------------------------
+# one-line errors of the Python API: the argument, the value and what is allowed
+# ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("build", "words"),
+    [
+        (lambda: nn.Linear(-1, 3), ["Linear", "in_features", "positive integer", "-1"]),
+        (lambda: nn.Linear(0, 3), ["Linear", "in_features", "0"]),
+        (lambda: nn.Linear(3, 0), ["Linear", "out_features", "0"]),
+        (lambda: nn.Linear(2.5, 3), ["Linear", "in_features", "2.5"]),
+        (lambda: nn.LayerNorm(0), ["LayerNorm", "normalized_shape", "0"]),
+        (lambda: nn.LayerNorm((4, 0)), ["LayerNorm", "normalized_shape", "0"]),
+        (lambda: nn.LayerNorm(4, eps=0), ["LayerNorm", "eps", "> 0"]),
+        (lambda: nn.Embedding(0, 4), ["Embedding", "num_embeddings", "0"]),
+        (lambda: nn.Embedding(5, 4, padding_idx=5), ["Embedding", "padding_idx", "5"]),
+    ],
+)
+def test_bad_layer_sizes_are_one_line_errors(build, words):
+    with pytest.raises(ValueError) as info:
+        build()
+    message = str(info.value)
+    assert "\n" not in message
+    for word in words:
+        assert word in message, message
+
+
+def test_attention_and_model_arguments_are_checked():
+    from encoder.attention import MultiHeadAttention
+    from encoder.models import ModelConfig
+
+    for kwargs, words in (
+        (dict(d_model=16, nhead=0), ["MultiHeadAttention", "nhead", "0"]),
+        (dict(d_model=0, nhead=2), ["MultiHeadAttention", "d_model", "0"]),
+        (dict(d_model=16, nhead=3), ["MultiHeadAttention", "divisible"]),
+        (dict(d_model=16, nhead=2, dropout=1.0), ["MultiHeadAttention", "dropout", "[0, 1)"]),
+    ):
+        with pytest.raises(ValueError) as info:
+            MultiHeadAttention(**kwargs)
+        assert all(w in str(info.value) for w in words), info.value
+    for kwargs, words in (
+        (dict(num_layers=0), ["num_layers", "0"]),
+        (dict(vocab_size=0), ["vocab_size", "0"]),
+        (dict(dropout=-0.1), ["dropout", "-0.1"]),
+        (dict(activation="tanh"), ["activation", "'tanh'"]),
+    ):
+        with pytest.raises(ValueError) as info:
+            ModelConfig(**{"vocab_size": 10, "num_classes": 3, **kwargs})
+        assert "ModelConfig" in str(info.value) and all(w in str(info.value) for w in words), info.value
+
+
+def test_model_inputs_are_checked_with_one_line_errors():
+    from encoder.models import ModelConfig, build_model
+
+    minigrad.manual_seed(0)
+    model = build_model(ModelConfig(vocab_size=10, num_classes=3, d_model=8, nhead=2, num_layers=1))
+    cases = [
+        ([[1, 2, 3]], TypeError, ["tokens", "list", "minigrad.tensor"]),
+        (minigrad.zeros(1, 0, dtype="int64"), ValueError, ["(1, 0)", "at least one"]),
+        (minigrad.zeros(0, 3, dtype="int64"), ValueError, ["(0, 3)"]),
+        (minigrad.tensor([[1.0, 2.0]]), TypeError, ["integer ids", "float32"]),
+        (minigrad.tensor([[1, 2, 10]]), ValueError, ["[0, 10)", "10"]),
+        (minigrad.tensor([1, 2, 3]), ValueError, ["(batch, seq)", "(3,)"]),
+    ]
+    for tokens, error, words in cases:
+        with pytest.raises(error) as info:
+            model(tokens)
+        assert "TokenClassifier" in str(info.value) and all(w in str(info.value) for w in words), info.value
+    ids = minigrad.tensor([[1, 2, 3]])
+    with pytest.raises(ValueError, match=r"padding_mask has shape \(1, 2\)"):
+        model(ids, minigrad.tensor([[False, True]]))
+    with pytest.raises(TypeError, match="padding_mask must be a bool Tensor"):
+        model(ids, [[False, False, True]])
+    assert model(ids).shape == (1, 3, 3)
+
+
+def test_requires_grad_on_an_integer_tensor_is_refused():
+    x = minigrad.tensor([1, 2, 3])
+    with pytest.raises(TypeError, match="only floating tensors can require grad, got dtype int64"):
+        x.requires_grad = True
+    assert x.requires_grad is False
+    with pytest.raises(TypeError, match="int64"):
+        x.requires_grad_()
+    x.requires_grad = False  # always allowed on a leaf
+    y = minigrad.tensor([1.0, 2.0])
+    y.requires_grad = True
+    (y * y).sum().backward()
+    assert y.grad.dtype.kind == "f" and y.grad.tolist() == [2.0, 4.0]
+    with pytest.raises(RuntimeError, match="non-leaf"):
+        (y * 2).requires_grad = False

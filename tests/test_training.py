@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import signal
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,14 @@ import pytest
 import minigrad
 from encoder.checkpoint import load_checkpoint
 from encoder.tasks import Batch, get_task
-from encoder.training import TrainConfig, Trainer, batch_metrics, model_config_for
+from encoder.training import (
+    NonFiniteLossError,
+    TrainConfig,
+    Trainer,
+    TrainingInterrupted,
+    batch_metrics,
+    model_config_for,
+)
 from minigrad.optim import WarmupCosineSchedule
 
 SMALL_SORT = dict(max_len=4, min_len=2, num_digits=5)
@@ -354,7 +363,23 @@ def test_model_config_for_fits_the_task():
 
 @pytest.mark.parametrize(
     "bad",
-    [dict(optimizer="rmsprop"), dict(schedule="step"), dict(steps=-1), dict(batch_size=0), dict(target_metric="f1")],
+    [
+        dict(optimizer="rmsprop"),
+        dict(schedule="step"),
+        dict(steps=-1),
+        dict(batch_size=0),
+        dict(target_metric="f1"),
+        dict(lr=float("nan")),
+        dict(lr=0.0),
+        dict(warmup=-1),
+        dict(eval_every=0),
+        dict(checkpoint_every=0),
+        dict(weight_decay=-1.0),
+        dict(label_smoothing=1.0),
+        dict(target_accuracy=2.0),
+        dict(data_parallel=100),
+        dict(seed=-1),
+    ],
 )
 def test_train_config_rejects_bad_values(bad):
     with pytest.raises(ValueError, match="TrainConfig"):
@@ -395,6 +420,54 @@ def test_diverging_training_fails_loudly():
     trainer = make_trainer(steps=3, lr=1e30, clip_norm=None, optimizer="sgd", schedule="constant")
     with pytest.raises(FloatingPointError, match="diverged"):
         trainer.train()
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_the_first_non_finite_loss_stops_before_its_update_and_points_to_anomaly_mode():
+    trainer = make_trainer(steps=10, eval_every=100)
+    rows: list[dict[str, Any]] = []
+
+    def poison(row: dict[str, Any]) -> None:
+        rows.append(row)
+        if row["step"] == 3:  # a NaN weight after step 3: the loss of step 4 is NaN
+            trainer.model.encoder.layers[0].ff.linear1.weight.data[0, 0] = float("nan")
+
+    with pytest.raises(NonFiniteLossError) as info:
+        trainer.train(callback=poison)
+    assert info.value.step == 4 and trainer.step == 3 and len(rows) == 3
+    assert "step 4" in str(info.value) and "minigrad.detect_anomaly()" in str(info.value)
+    # the update of step 4 was not applied: every other weight is still finite
+    finite = [bool(np.isfinite(p.detach().numpy()).all()) for p in trainer.model.parameters()]
+    assert finite.count(False) == 1
+    with minigrad.detect_anomaly(), pytest.raises(minigrad.AnomalyError, match="linear1"):
+        trainer.train_step(trainer.train_batch(3))  # anomaly mode names the op and the module
+
+
+def test_a_signal_stops_training_with_a_checkpoint_of_the_step(tmp_path):
+    trainer = make_trainer(steps=50, eval_every=100, out=str(tmp_path))
+    before = signal.getsignal(signal.SIGINT)
+
+    def interrupt(row: dict[str, Any]) -> None:
+        if row["step"] == 7:
+            os.kill(os.getpid(), signal.SIGINT)  # as Ctrl-C: handled after the step, not mid-step
+
+    with pytest.raises(TrainingInterrupted) as info:
+        trainer.train(callback=interrupt)
+    assert info.value.signal == "SIGINT" and info.value.step == 7
+    assert info.value.checkpoint == tmp_path / "checkpoint.safetensors"
+    assert load_checkpoint(tmp_path).step == 7 and trainer.step == 7
+    assert signal.getsignal(signal.SIGINT) is before  # the handlers are put back
+    again = Trainer.from_checkpoint(tmp_path, steps=9)
+    assert again.train()["step"] == 9
+
+
+def test_a_run_stopped_at_its_target_shows_a_full_bar_that_says_so(capsys):
+    trainer = make_trainer(steps=200, eval_every=5, target_metric="loss", target_accuracy=100.0, progress=True)
+    summary = trainer.train()
+    assert summary["reached_target"] and summary["step"] == 5
+    err = capsys.readouterr().err
+    last = err.replace("\r", "\n").strip().splitlines()[-1]
+    assert "target reached" in last and "5/5" in last and "100%" in last, last
 
 
 def test_device_is_checked_at_construction():

@@ -1,11 +1,13 @@
 """Command line: ``python -m encoder <command> ...`` (``--help`` on each).
 
 Commands are registered by small modules, each with ``register(subparsers)``:
-``encoder.cli.train`` (train, eval, predict, attention, demo) and
-``encoder.cli.viz`` (graph), ``encoder.cli.explore`` (explore), ``encoder.cli.bert`` (bert).
-A bad flag value raises :class:`CLIError`
-(``encoder.cli.errors``), which is printed as one clear line (exit status 2), never a
-traceback.
+``encoder.cli.train`` (train, eval, predict, demo), ``encoder.cli.attention``,
+``encoder.cli.viz`` (graph), ``encoder.cli.explore`` (explore) and ``encoder.cli.bert``
+(bert); ``encoder.cli.runs`` keeps runs from being overwritten. A bad
+flag value raises :class:`CLIError` (``encoder.cli.errors``), which is printed as one clear
+line (exit status 2), never a traceback; so are argparse's own errors, a missing extra,
+and a training run that diverges (exit status 1). SIGINT and SIGTERM during training save
+a checkpoint and print the command that resumes it (exit status 130 and 143).
 
 The commands turn minigrad's acceleration on (``minigrad.accel.enable()``: numba kernels
 on the CPU, CuPy kernels on a GPU) and say so in one line; ``--no-accel`` keeps every
@@ -15,17 +17,38 @@ command on the reference path, the code the guide explains.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 import minigrad
 
+from ..training import NonFiniteLossError, TrainingInterrupted
 from . import bert, explore, train, viz
+from .common import missing_extra
 from .errors import CLIError
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with its errors on one line: ``error: argument --lr: must be ..., got nan``."""
+
+    def error(self, message: str) -> NoReturn:
+        if "required: COMMAND" in message:  # no command at all: show what there is
+            self.print_usage(sys.stderr)
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
+# the extras' import names -> (extra, package); see pyproject.toml
+EXTRAS = {"matplotlib": ("plot", "matplotlib"), "graphviz": ("viz", "graphviz"), "numba": ("fast", "numba"),
+          "cupy": ("gpu", "cupy-cuda12x")}
+
+
+BASE = ("numpy", "safetensors", "tqdm")  # the project's own dependencies
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="python -m encoder",
         description="Train, inspect and draw small Transformer encoders built with minigrad.",
     )
@@ -58,6 +81,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = args.func(args)
     except CLIError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except TrainingInterrupted as stop:  # the command printed what was saved and how to resume
+        return 128 + signal.Signals[stop.signal].value
+    except (NonFiniteLossError, minigrad.AnomalyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except ImportError as exc:
+        root = (exc.name or "").split(".")[0]
+        if root in BASE:
+            print(f"error: {root} is not installed for {sys.executable}: run the project's Python, "
+                  ".venv/bin/python -m encoder ... (`make demo` creates .venv), or pip install -e . here",
+                  file=sys.stderr)
+            return 2
+        if root not in EXTRAS:
+            raise
+        print(f"error: {missing_extra(*EXTRAS[root])}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -15,6 +15,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from .common import missing_extra
 from .errors import CLIError
 
 SUFFIXES = (".svg", ".png", ".pdf", ".dot")
@@ -67,8 +68,8 @@ def run_graph(args: argparse.Namespace) -> int:
             batch=args.batch,
             seed=args.seed,
         )
-    except ImportError as exc:
-        raise CLIError(str(exc)) from exc
+    except ImportError:
+        raise CLIError(f"graph draws with the graphviz package: {missing_extra('viz', 'graphviz')}") from None
     except OSError as exc:
         raise CLIError(f"cannot write {args.out}: {exc}") from exc
     print(f"wrote {written}")

@@ -14,14 +14,16 @@ log) and :mod:`.plots` (the curves as a PNG). The determinism of a run is descri
 from .config import OPTIMIZERS, SCHEDULES, TrainConfig, model_config_for
 from .metrics import MetricsLog, batch_metrics
 from .plots import plot_metrics
-from .trainer import Trainer
+from .trainer import NonFiniteLossError, Trainer, TrainingInterrupted
 
 __all__ = [
     "OPTIMIZERS",
     "SCHEDULES",
     "MetricsLog",
+    "NonFiniteLossError",
     "TrainConfig",
     "Trainer",
+    "TrainingInterrupted",
     "batch_metrics",
     "model_config_for",
     "plot_metrics",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,10 +55,26 @@ class TrainConfig:
                 f"TrainConfig: data_parallel must be between 1 and batch_size ({self.batch_size}), "
                 f"got {self.data_parallel}"
             )
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"TrainConfig: lr must be a finite number > 0, got {self.lr}")
+        if self.seed < 0:
+            raise ValueError(f"TrainConfig: seed must be an integer >= 0, got {self.seed}")
+        if self.warmup < 0 or self.eval_every < 1:
+            raise ValueError(f"TrainConfig: warmup must be >= 0 and eval_every >= 1, got {self.warmup}, "
+                             f"{self.eval_every}")
+        if self.checkpoint_every is not None and self.checkpoint_every < 1:
+            raise ValueError(f"TrainConfig: checkpoint_every must be >= 1 or None, got {self.checkpoint_every}")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ValueError(f"TrainConfig: weight_decay must be a finite number >= 0, got {self.weight_decay}")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"TrainConfig: label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if self.target_metric not in ("seq_acc", "token_acc", "loss"):
             raise ValueError(
                 f"TrainConfig: target_metric must be seq_acc, token_acc or loss, got {self.target_metric!r}"
             )
+        target = self.target_accuracy
+        if target is not None and self.target_metric != "loss" and not 0.0 < target <= 1.0:
+            raise ValueError(f"TrainConfig: target_accuracy must be in (0, 1] for {self.target_metric}, got {target}")
 
 
 def model_config_for(task: Task, **overrides: Any) -> ModelConfig:

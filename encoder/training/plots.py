@@ -30,7 +30,8 @@ def plot_metrics(rows: list[dict[str, Any]], path: Path) -> Path | None:
     ax1.legend()
     ax2.set_xlabel("step")
     ax2.set_ylim(0, 1.02)
-    ax2.legend()
+    if evals:
+        ax2.legend()
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")

@@ -5,6 +5,12 @@ batch of step k is drawn from a generator seeded by (seed, k), and dropout draws
 device's seeded generator, whose state is saved in checkpoints. So the same seed gives
 the same loss curve bit for bit on the CPU, and a run resumed from a checkpoint continues
 exactly the curve of an uninterrupted run.
+
+Interruptions: while :meth:`Trainer.train` runs in the main thread, SIGINT (Ctrl-C) and
+SIGTERM finish the current step, save a checkpoint of it (when the run has a folder) and
+raise :class:`TrainingInterrupted`; resuming from that checkpoint continues the same curve.
+A second signal acts at once. The first non-finite loss stops the run before its update
+with :class:`NonFiniteLossError` (the step, and a pointer to ``minigrad.detect_anomaly``).
 """
 
 from __future__ import annotations
@@ -12,6 +18,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -29,6 +37,32 @@ from ..tasks import Batch, Task, get_task
 from .config import TrainConfig, model_config_for
 from .metrics import MetricsLog, batch_metrics
 from .plots import plot_metrics
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM stopped :meth:`Trainer.train`; ``checkpoint`` is the file saved at ``step`` (or None)."""
+
+    def __init__(self, signum: int, step: int, checkpoint: Path | None) -> None:
+        self.signal = signal.Signals(signum).name
+        self.step = step
+        self.checkpoint = checkpoint
+        saved = f"saved {checkpoint}" if checkpoint is not None else "nothing saved (the run has no folder)"
+        super().__init__(f"{self.signal} at step {step}: {saved}")
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss of a training step is NaN or infinite (the step's update is not applied)."""
+
+    def __init__(self, step: int, loss: float) -> None:
+        self.step, self.loss = step, loss
+        super().__init__(
+            f"training diverged at step {step}: the loss is {loss}; the update was not applied. "
+            "To find the first op that made a NaN or an infinity, run the step under "
+            "minigrad.detect_anomaly() (train --detect-anomaly on the command line)"
+        )
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class Trainer:
@@ -56,6 +90,7 @@ class Trainer:
         self.log = MetricsLog(self.out / "metrics.jsonl" if self.out else None)
         self.best: dict[str, float] = {}
         self._valid: list[Batch] | None = None
+        self._stop_signal: int | None = None
 
     # ---- construction ---------------------------------------------------------------
     def _make_optimizer(self) -> optim.Optimizer:
@@ -110,13 +145,16 @@ class Trainer:
             loss.backward()
             with minigrad.no_grad():
                 counts = batch_metrics(logits.detach(), batch, self.task.ignore_index)
+        value = loss.item()
+        if not math.isfinite(value):
+            raise NonFiniteLossError(self.step + 1, value)
         norm = float("nan")
         if self.config.clip_norm:
             norm = optim.clip_grad_norm_(self.model.parameters(), self.config.clip_norm)
         self.optimizer.step()
         self.schedule.step()
         self.step += 1
-        return loss.item(), counts, norm
+        return value, counts, norm
 
     def _backward_in_chunks(self, batch: Batch) -> tuple[Tensor, dict[str, float]]:
         """The batch's loss and gradients from chunks run on threads (``config.data_parallel``).
@@ -176,7 +214,48 @@ class Trainer:
 
     # ---- the loop ----------------------------------------------------------------------------
     def train(self, callback: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-        """Train until ``steps`` or the target accuracy; returns the final summary."""
+        """Train until ``steps`` or the target accuracy; returns the final summary.
+
+        SIGINT and SIGTERM stop it after the current step, with a checkpoint of that step
+        in the run folder: :class:`TrainingInterrupted` (see the module docstring).
+        """
+        previous = self._catch_stop_signals()
+        try:
+            summary = self._train(callback)
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+        return summary
+
+    def _catch_stop_signals(self) -> dict[int, Any]:
+        """Route SIGINT and SIGTERM to a flag the loop checks after each step (main thread only)."""
+        self._stop_signal = None
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+
+        def stop(signum: int, frame: Any) -> None:
+            self._stop_signal = signum
+            for other, handler in previous.items():  # a second signal acts at once
+                signal.signal(other, handler if handler is not None else signal.SIG_DFL)
+
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, stop)
+        return {k: (v if v is not None else signal.SIG_DFL) for k, v in previous.items()}
+
+    def _interrupted(self, bar: Any) -> TrainingInterrupted:
+        """Save the step just finished (when the run has a folder) and describe the stop."""
+        assert self._stop_signal is not None
+        if bar is not None:
+            bar.set_description(f"train {self.task.name} (stopped)")
+            bar.close()
+        saved = None
+        if self.out is not None:
+            saved = self.save()
+            plot_metrics(self.log.rows, self.out / "metrics.png")
+        return TrainingInterrupted(self._stop_signal, self.step, saved)
+
+    def _train(self, callback: Callable[[dict[str, Any]], None] | None) -> dict[str, Any]:
         c = self.config
         bar = None
         if c.progress:
@@ -193,9 +272,12 @@ class Trainer:
         while self.step < c.steps:
             batch = self.train_batch(self.step)
             lr = self.schedule.lr
-            loss, bc, norm = self.train_step(batch)
-            if not math.isfinite(loss):
-                raise FloatingPointError(f"training diverged at step {self.step}: loss is {loss}")
+            try:
+                loss, bc, norm = self.train_step(batch)
+            except NonFiniteLossError:
+                if bar is not None:
+                    bar.close()
+                raise
             window.append(loss)
             counts["tok_correct"] += bc["tok_correct"]
             counts["tok_total"] += bc["tok_total"]
@@ -228,9 +310,14 @@ class Trainer:
                     window = []
             if self.out is not None and c.checkpoint_every and self.step % c.checkpoint_every == 0:
                 self.save()
+            if self._stop_signal is not None:
+                raise self._interrupted(bar)
             if reached:
                 break
         if bar is not None:
+            if reached:  # a full bar that says why it stopped early, not a part-filled one
+                bar.total = self.step
+                bar.set_description(f"train {self.task.name} (target reached)")
             bar.close()
         if eval_step != self.step:
             last_eval = self.evaluate()

@@ -17,6 +17,12 @@ def _param(*shape: int, device: str | None, dtype: Any) -> Parameter:
     return Parameter(creation.zeros(*shape, device=device, dtype=dtype))
 
 
+def _check_size(module: str, name: str, value: Any) -> None:
+    """A layer size must be a positive int: one line naming the module, the argument and the value."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{module}: {name} must be a positive integer, got {value!r}")
+
+
 class Linear(Module):
     """y = x @ W^T + b for x of shape (..., in_features).
 
@@ -27,8 +33,10 @@ class Linear(Module):
         self, in_features: int, out_features: int, bias: bool = True, device: str | None = None, dtype: Any = None
     ) -> None:
         super().__init__()
+        _check_size("Linear", "in_features", in_features)
+        _check_size("Linear", "out_features", out_features)
         self.in_features, self.out_features = in_features, out_features
-        bound = 1.0 / math.sqrt(in_features) if in_features else 0.0
+        bound = 1.0 / math.sqrt(in_features)
         self.weight = init.uniform_(_param(out_features, in_features, device=device, dtype=dtype), -bound, bound)
         self.bias = init.uniform_(_param(out_features, device=device, dtype=dtype), -bound, bound) if bias else None
 
@@ -51,6 +59,12 @@ class Embedding(Module):
         dtype: Any = None,
     ) -> None:
         super().__init__()
+        _check_size("Embedding", "num_embeddings", num_embeddings)
+        _check_size("Embedding", "embedding_dim", embedding_dim)
+        if padding_idx is not None and not -num_embeddings <= padding_idx < num_embeddings:
+            raise ValueError(
+                f"Embedding: padding_idx must be in [-{num_embeddings}, {num_embeddings}) or None, got {padding_idx}"
+            )
         self.num_embeddings, self.embedding_dim, self.padding_idx = num_embeddings, embedding_dim, padding_idx
         self.weight = init.normal_(_param(num_embeddings, embedding_dim, device=device, dtype=dtype))
         if padding_idx is not None:
@@ -78,6 +92,12 @@ class LayerNorm(Module):
     ) -> None:
         super().__init__()
         shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+        if not shape:
+            raise ValueError("LayerNorm: normalized_shape must name at least one size, got ()")
+        for size in shape:
+            _check_size("LayerNorm", "normalized_shape", size)
+        if not eps > 0:
+            raise ValueError(f"LayerNorm: eps must be > 0, got {eps}")
         self.normalized_shape, self.eps = shape, eps
         self.weight = init.ones_(_param(*shape, device=device, dtype=dtype)) if elementwise_affine else None
         self.bias = _param(*shape, device=device, dtype=dtype) if elementwise_affine and bias else None
