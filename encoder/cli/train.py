@@ -354,11 +354,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     notes += graph_notes
     from .explore import demo_page
 
-    page_line = demo_page(trainer, out)
+    demo_page(trainer, out)
     files.append(out / "explore.html")
+    notes.append(f"open {out / 'explore.html'} in a browser to click through the forward and backward pass")
     # (more pictures of the run go here, each appended to `files`)
     print(f"\nwrote {', '.join(str(f) for f in files if f.exists())}")
-    print(page_line)
     for note in notes:
         print(note)
     return 0
