@@ -22,6 +22,7 @@ is made by the class of its inputs, ``type(inputs[0])``.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -163,6 +164,22 @@ def check_same_float_dtype(opname: str, tensors: Sequence[Tensor]) -> None:
                 )
 
 
+def mark_saved(t: Tensor, node: Function) -> None:
+    """Remember (weakly) that ``node`` holds the tensor ``t`` as a constant input (or that
+    ``t`` shares its output's data): an in-place write into ``t`` (``t[i] = v``, see
+    :mod:`minigrad.ops.assign`) is refused while the node may still read it in backward.
+    References to freed nodes are dropped as new ones come."""
+    try:
+        refs = t._saved_by
+    except AttributeError:
+        refs = None
+    if refs is None:
+        t._saved_by = [weakref.ref(node)]
+    else:
+        refs[:] = [r for r in refs if r() is not None]
+        refs.append(weakref.ref(node))
+
+
 class Function:
     """One differentiable op and, once applied, one node of the graph.
 
@@ -250,7 +267,7 @@ class Function:
             out = backend.normalize(out)
         if not (_thread_state.enabled and any(t.requires_grad for t in inputs)):
             return tensor_type._make(out, device, False, None)
-        fn.next = tuple((t._ctx or t) if t.requires_grad else None for t in inputs)
+        fn.next = tuple((t._ctx or t) if t.requires_grad else mark_saved(t, fn) for t in inputs)
         fn.needs_input_grad = tuple(t.requires_grad for t in inputs)
         fn.in_shapes = tuple(t.data.shape for t in inputs)
         fn.scope = _thread_state.scope_tuple[-1]
