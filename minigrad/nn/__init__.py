@@ -2,6 +2,7 @@
 
 from .. import functional
 from . import init
+from .containers import ModuleDict
 from .layers import (
     GELU,
     CrossEntropyLoss,
@@ -17,6 +18,7 @@ from .layers import (
     Tanh,
 )
 from .module import IncompatibleKeys, Module, Parameter
+from .normalization import RMSNorm
 
 __all__ = [
     "GELU",
@@ -37,3 +39,4 @@ __all__ = [
     "functional",
     "init",
 ]
+__all__ += ["ModuleDict", "RMSNorm"]
