@@ -18,7 +18,6 @@ from reference.ops_shape_cases import CASES, make_inputs, seed
 
 import minigrad
 import minigrad.functional as F
-from minigrad import nn
 
 pytestmark = pytest.mark.usefixtures("accel_mode")  # the reference path and the acceleration
 

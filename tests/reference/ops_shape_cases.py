@@ -86,7 +86,8 @@ CASES = {
     "nll_loss_none": ([n(3, 4), i([3, 0, 1]), c([1.0, 2.0, 3.0, 0.5])],
                       lambda lib, x, t, w: lib.F.nll_loss(x, t, weight=w, reduction="none")),
     "nll_loss_sum_1d": ([n(4), i(2)], lambda lib, x, t: lib.F.nll_loss(x, t, reduction="sum")),
-    "binary_cross_entropy": ([u(0.05, 0.95, 3, 4), u(0.0, 1.0, 3, 4)], lambda lib, x, t: lib.F.binary_cross_entropy(x, t)),
+    "binary_cross_entropy": ([u(0.05, 0.95, 3, 4), u(0.0, 1.0, 3, 4)],
+                             lambda lib, x, t: lib.F.binary_cross_entropy(x, t)),
     "binary_cross_entropy_weight_sum": (
         [u(0.05, 0.95, 3, 4), u(0.0, 1.0, 3, 4), c([0.5, 1.0, 2.0, 1.5])],
         lambda lib, x, t, w: lib.F.binary_cross_entropy(x, t, weight=w, reduction="sum"),
