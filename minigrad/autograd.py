@@ -164,20 +164,48 @@ def check_same_float_dtype(opname: str, tensors: Sequence[Tensor]) -> None:
                 )
 
 
+# The memory that recorded nodes may read in backward: id(root array) -> [(weakref to the
+# root array, weakref to the node)], the root being the array that owns the memory (views
+# lead to it through ``.base``). An in-place write into a tensor whose memory is listed, by
+# a node that is alive and has not run its backward, is refused (see minigrad.ops.assign).
+_readers: dict[int, list[tuple[Any, Any]]] = {}
+
+
+def _root(array: Any) -> Any:
+    while getattr(array, "base", None) is not None:
+        array = array.base
+    return array
+
+
 def mark_saved(t: Tensor, node: Function) -> None:
-    """Remember (weakly) that ``node`` holds the tensor ``t`` as a constant input (or that
-    ``t`` shares its output's data): an in-place write into ``t`` (``t[i] = v``, see
-    :mod:`minigrad.ops.assign`) is refused while the node may still read it in backward.
-    References to freed nodes are dropped as new ones come."""
+    """Remember (weakly) that ``node`` may read ``t``'s memory in backward: ``t`` is a
+    constant input of the node, or shares its output's data. The entry goes when the node does."""
+    root = _root(t.data)
+    key = id(root)
+
+    def forget(node_ref: Any, key: int = key) -> None:
+        entries = _readers.get(key)
+        if entries is not None:
+            entries[:] = [e for e in entries if e[1] is not node_ref]
+            if not entries:
+                _readers.pop(key, None)
+
     try:
-        refs = t._saved_by
-    except AttributeError:
-        refs = None
-    if refs is None:
-        t._saved_by = [weakref.ref(node)]
-    else:
-        refs[:] = [r for r in refs if r() is not None]
-        refs.append(weakref.ref(node))
+        entry = (weakref.ref(root), weakref.ref(node, forget))
+    except TypeError:  # an array type without weak references: nothing to remember
+        return
+    _readers.setdefault(key, []).append(entry)
+
+
+def readers_of(array: Any) -> list[Function]:
+    """The recorded nodes, alive and not yet run by backward, that may read ``array``'s memory."""
+    root = _root(array)
+    nodes = []
+    for array_ref, node_ref in list(_readers.get(id(root), ())):
+        node = node_ref()
+        if array_ref() is root and node is not None and not node.released:
+            nodes.append(node)
+    return nodes
 
 
 class Function:

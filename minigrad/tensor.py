@@ -33,9 +33,7 @@ class Tensor(TensorMath, TensorShape):
         device: ``"cpu"`` or ``"cuda"`` (default: ``minigrad.get_default_device()``).
     """
 
-    # _saved_by (set only when needed): weak references to the graph nodes that took this tensor as a
-    # constant input, so that an in-place write (t[i] = v) that they would read is refused
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_hooks", "device", "name", "_saved_by", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_hooks", "device", "name", "__weakref__")
     __array_priority__ = 1000  # numpy scalars defer to Tensor's reflected operators
 
     def __init__(
@@ -148,7 +146,7 @@ class Tensor(TensorMath, TensorShape):
     def detach(self) -> Tensor:
         """A new leaf sharing this tensor's data, outside the graph."""
         t = Tensor._make(self.data, self.device, False, None)
-        if self._ctx is not None:  # the node may read this data (its output) in backward
+        if self._ctx is not None:  # the node may read this memory (its output) in backward: no writes into it
             mark_saved(t, self._ctx)
         return t
 

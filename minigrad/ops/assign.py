@@ -17,15 +17,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..autograd import readers_of
 from .checks import is_number, is_tensor, refuse_grad
 from .indexing import _normalize_index
-
-
-def live_readers(t: Any) -> list[Any]:
-    """The recorded nodes, alive and not yet run by backward, that may read ``t``'s values
-    (``minigrad.autograd.mark_saved`` lists them)."""
-    refs = getattr(t, "_saved_by", None) or ()
-    return [n for n in (r() for r in refs) if n is not None and not n.released]
 
 
 def setitem(t: Any, index: Any, value: Any) -> None:
@@ -37,7 +31,7 @@ def setitem(t: Any, index: Any, value: Any) -> None:
             "setitem: cannot write in place into a tensor that requires grad (backward would not see the "
             "write); build a new tensor with where, masked_fill or scatter, or write into x.detach().clone()"
         )
-    readers = live_readers(t)
+    readers = readers_of(t.data)
     if readers:
         raise RuntimeError(
             f"setitem: the tensor of shape {t.shape} is saved by the graph node {readers[0].op_name}, "
