@@ -48,6 +48,12 @@ class NLLLoss(Function):
         return -gi.unsqueeze(axis) * self.const(self.pick), None, *([None] * (len(self.in_shapes) - 2))
 
 
+def _clamped_log(xp, p):
+    """max(log p, -100), with log 0 = -100 computed without a log of 0 (no warning)."""
+    positive = p > 0
+    return xp.where(positive, xp.maximum(xp.log(xp.where(positive, p, 1.0)), -100.0), -100.0)
+
+
 class BinaryCrossEntropy(Function):
     """loss = -w * (t log x + (1 - t) log(1 - x)), each log clamped to >= -100 (as PyTorch).
 
@@ -59,8 +65,7 @@ class BinaryCrossEntropy(Function):
     def forward(self, x, t, *weight, reduction="mean"):
         xp = self.xp
         self.reduction = reduction
-        log_x = xp.maximum(xp.log(x), -100.0)
-        log_1mx = xp.maximum(xp.log(1.0 - x), -100.0)
+        log_x, log_1mx = _clamped_log(xp, x), _clamped_log(xp, 1.0 - x)
         loss = -(t * log_x + (1.0 - t) * log_1mx)
         return reduce_array(loss * weight[0] if weight else loss, reduction)
 
@@ -78,7 +83,7 @@ class BinaryCrossEntropyWithLogits(Function):
     """loss = -w * (p t log sigmoid(x) + (1 - t) log(1 - sigmoid(x)))   (p: pos_weight)
            = w * ((1 - t) x + (1 + (p - 1) t) softplus(-x)),  computed stably.
 
-    dL/dx = g * w * ((1 - t) - (1 + (p - 1) t) sigmoid(-x))   (p = 1: sigmoid(x) - t);
+    dL/dx = g * w * ((1 + (p - 1) t) sigmoid(x) - p t)   (p = 1: sigmoid(x) - t);
     dL/dt = g * w * ((p - 1) softplus(-x) - x).
     """
 
@@ -87,9 +92,13 @@ class BinaryCrossEntropyWithLogits(Function):
     def forward(self, x, t, *consts, reduction="mean", has_weight=False, has_pos_weight=False):
         xp = self.xp
         self.reduction, self.has_weight, self.has_pos_weight = reduction, has_weight, has_pos_weight
-        softplus_neg = xp.log1p(xp.exp(-xp.abs(x))) + xp.maximum(-x, 0.0)
-        scale = 1.0 + (consts[-1] - 1.0) * t if has_pos_weight else 1.0
-        loss = (1.0 - t) * x + scale * softplus_neg
+        # (1 - t) x + s softplus(-x), with softplus(-x) = log1p(exp(-|x|)) + max(-x, 0) and
+        # x + max(-x, 0) = max(x, 0) (no cancellation for large |x|)
+        tail = xp.log1p(xp.exp(-xp.abs(x)))
+        loss = xp.maximum(x, 0.0) - t * x + tail
+        if has_pos_weight:
+            scale_m1 = (consts[-1] - 1.0) * t  # s - 1
+            loss = loss + scale_m1 * (tail + xp.maximum(-x, 0.0))
         return reduce_array(loss * consts[0] if has_weight else loss, reduction)
 
     def backward(self, g):
@@ -100,8 +109,10 @@ class BinaryCrossEntropyWithLogits(Function):
         pw = self.inputs[-1] if self.has_pos_weight else None
         gx = gt = None
         if self.needs_input_grad[0]:
-            scale = 1.0 + (pw - 1.0) * t if pw is not None else 1.0
-            gx = gi * ((1.0 - t) - scale * (-x).sigmoid())
+            if pw is None:
+                gx = gi * (x.sigmoid() - t)
+            else:
+                gx = gi * ((1.0 + (pw - 1.0) * t) * x.sigmoid() - pw * t)
         if self.needs_input_grad[1]:
             if pw is None:
                 gt = -gi * x
