@@ -183,12 +183,12 @@ def mark_saved(t: Tensor, node: Function) -> None:
     root = _root(t.data)
     key = id(root)
 
-    def forget(node_ref: Any, key: int = key) -> None:
-        entries = _readers.get(key)
+    def forget(node_ref: Any, key: int = key, readers: dict = _readers) -> None:
+        entries = readers.get(key)
         if entries is not None:
             entries[:] = [e for e in entries if e[1] is not node_ref]
             if not entries:
-                _readers.pop(key, None)
+                readers.pop(key, None)
 
     try:
         entry = (weakref.ref(root), weakref.ref(node, forget))

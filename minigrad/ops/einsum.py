@@ -35,7 +35,7 @@ class Einsum(Function):
     def forward(self, *operands, inputs=(), output=""):
         self.subs_in, self.subs_out = inputs, output
         spec = ",".join(inputs) + "->" + output
-        return self.xp.einsum(spec, *operands, optimize=len(operands) > 2)
+        return self.xp.einsum(spec, *operands, optimize=len(operands) > 1)
 
     def backward(self, g):
         return tuple(self._grad(g, n) if need else None for n, need in enumerate(self.needs_input_grad))
