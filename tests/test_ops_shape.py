@@ -390,6 +390,8 @@ def test_module_dict_registers_its_modules():
         d["x"] = 3
     with pytest.raises(KeyError, match=r"ModuleDict: keys must be non-empty strings without '.'"):
         d["a.b"] = nn.ReLU()
+    with pytest.raises(KeyError, match=r"ModuleDict: key 'keys' would hide the attribute of the same name"):
+        d["keys"] = nn.ReLU()
     with pytest.raises(NotImplementedError, match=r"ModuleDict has no forward"):
         d(minigrad.zeros(2))
     d.clear()

@@ -24,6 +24,8 @@ class ModuleDict(Module):
     def _check(self, key: Any, module: Any) -> None:
         if not isinstance(key, str) or not key or "." in key:
             raise KeyError(f"ModuleDict: keys must be non-empty strings without '.', got {key!r}")
+        if hasattr(type(self), key) or key in self.__dict__:
+            raise KeyError(f"ModuleDict: key {key!r} would hide the attribute of the same name; choose another key")
         if not isinstance(module, Module):
             raise TypeError(f"ModuleDict: {key!r} must map to a Module, got {type(module).__name__}")
 

@@ -294,8 +294,8 @@ def repeat_interleave(a: Any, repeats: Any, dim: int | None = None) -> Any:
             )
         if repeats.size and int(repeats.data.min()) < 0:
             raise ValueError("repeat_interleave: repeats must be >= 0")
-        counts = repeats.data.reshape(-1) if repeats.ndim else repeats.data.reshape(1)
-        counts = counts if counts.shape[0] == n else int(counts[0])
+        counts = [int(r) for r in repeats.backend.to_host(repeats.data).reshape(-1)]  # CuPy's repeat takes a list
+        counts = counts if len(counts) == n else counts[0]
     else:
         (counts,) = _ints(repeats, "repeat_interleave", "repeats")
         if counts < 0:
