@@ -286,6 +286,7 @@ CASES: dict[str, tuple[Callable[..., Any], list[Callable]]] = {
     "roll": (lambda a: a.roll((1, 2), (0, 1)), [f(3, 4)]),
     "roll_flat": (lambda a: a.roll(-3), [f(3, 4)]),
     "pad_constant": (lambda a: F.pad(a, (1, 2, 0, 1), value=0.5), [f(2, 3)]),
+    "pad_constant_crop": (lambda a: F.pad(a, (-1, 2, 0, -1)), [f(2, 3)]),
     "pad_reflect": (lambda a: F.pad(a, (2, 1), mode="reflect"), [f(2, 3)]),
     "pad_replicate": (lambda a: F.pad(a, (1, 2, 2, 0), mode="replicate"), [f(2, 3)]),
     "tril": (lambda a: a.tril(1), [f(3, 4)]),
@@ -398,9 +399,9 @@ SECOND_ORDER = [
     "linear_relu", "layer_norm", "dropout", "embedding", "cross_entropy_ignore_smooth", "mse_loss", "cast", "expand",
     "sin", "cos", "attention_weights_bool_mask", "split_heads", "merge_heads",
     # shape and indexing, einsum, losses, rms_norm (issue 22)
-    "clone", "flip", "roll", "pad_constant", "pad_reflect", "pad_replicate", "tril", "triu", "repeat",
-    "repeat_interleave_counts", "gather", "scatter", "scatter_value", "scatter_add", "masked_select", "einsum",
-    "einsum_diagonal_summed", "l1_loss", "smooth_l1_loss", "huber_loss", "nll_loss", "nll_loss_weight",
+    "clone", "flip", "roll", "pad_constant", "pad_constant_crop", "pad_reflect", "pad_replicate", "tril", "triu",
+    "repeat", "repeat_interleave_counts", "gather", "scatter", "scatter_value", "scatter_add", "masked_select",
+    "einsum", "einsum_diagonal_summed", "l1_loss", "smooth_l1_loss", "huber_loss", "nll_loss", "nll_loss_weight",
     "binary_cross_entropy", "bce_with_logits", "kl_div", "kl_div_log_target", "rms_norm",
 ]  # fmt: skip
 

@@ -651,6 +651,7 @@ OP_CASES = {  # name -> (function, input specs[, gradcheck keywords])
     "roll": (lambda x: x.roll((1, -2), (0, 2)), [S((2, 3, 4), "n", True)]),
     "roll_flat": (lambda x: x.roll(3), [S((3, 4))]),
     "pad_constant": (lambda x: F.pad(x, (1, 2, 2, 0), value=0.5), [S((2, 3, 4))]),
+    "pad_constant_crop": (lambda x: F.pad(x, (-1, 2, 1, -2)), [S((3, 4))]),
     "pad_reflect": (lambda x: F.pad(x, (2, 3, 1, 1), mode="reflect"), [S((3, 4), "n", True)]),
     "pad_replicate": (lambda x: F.pad(x, (3, 1), mode="replicate"), [S((2, 3))]),
     "pad_circular": (lambda x: F.pad(x, (1, 3, 2, 1), mode="circular"), [S((2, 3, 4))]),

@@ -66,7 +66,8 @@ _NUMPY_MODE = {"constant": "constant", "reflect": "reflect", "replicate": "edge"
 class Pad(Function):
     """out = a padded by ``widths`` ((before, after) per axis), as ``torch.nn.functional.pad``.
 
-    constant: the new border holds ``value``; dL/da = g without the border (a slice).
+    constant: the new border holds ``value``, and a negative width crops instead (as PyTorch);
+    dL/da = g without the border (a slice), put back into zeros where a was cropped.
     reflect / replicate / circular: each border element is a copy of an element of a
     (mirrored without the edge, the edge repeated, wrapped around), so out = a[i_0, i_1, ...]
     for index arrays i_k, and dL/da = zeros with g added at those indices (a scatter-add:
@@ -79,7 +80,9 @@ class Pad(Function):
         xp = self.xp
         self.widths, self.mode = widths, mode
         if mode == "constant":
-            return xp.pad(a, widths, mode="constant", constant_values=value)
+            crop = _crop(a.shape, widths)
+            grow = tuple((max(lo, 0), max(hi, 0)) for lo, hi in widths)
+            return xp.pad(a[crop], grow, mode="constant", constant_values=value)
         # the source index of every output position, per axis (an open mesh, as np.ix_)
         sources = [xp.pad(xp.arange(n), w, mode=_NUMPY_MODE[mode]) for n, w in zip(a.shape, widths)]
         self.index = xp.ix_(*sources)
@@ -87,9 +90,18 @@ class Pad(Function):
 
     def backward(self, g):
         if self.mode == "constant":
-            index = tuple(slice(lo, g.shape[k] - hi) for k, (lo, hi) in enumerate(self.widths))
-            return GetItem.apply(g, index=index, advanced=False)
+            inner = tuple(slice(max(lo, 0), g.shape[k] - max(hi, 0)) for k, (lo, hi) in enumerate(self.widths))
+            kept = GetItem.apply(g, index=inner, advanced=False)
+            if all(lo >= 0 and hi >= 0 for lo, hi in self.widths):
+                return kept
+            crop = _crop(self.in_shapes[0], self.widths)
+            return IndexAddZeros.apply(kept, shape=self.in_shapes[0], index=crop, advanced=False)
         return IndexAddZeros.apply(g, shape=self.in_shapes[0], index=self.index, advanced=True)
+
+
+def _crop(shape: tuple[int, ...], widths: Sequence[tuple[int, int]]) -> tuple[slice, ...]:
+    """The part of an input that negative widths (cropping) leave."""
+    return tuple(slice(max(-lo, 0), n - max(-hi, 0)) for n, (lo, hi) in zip(shape, widths))
 
 
 class Tril(Function):
@@ -208,8 +220,8 @@ def pad(a: Any, pad: Sequence[int], mode: str = "constant", value: float | None 
     """Pad the last len(pad)//2 axes, as ``torch.nn.functional.pad``: ``pad`` lists
     (before, after) for the last axis first, then the one before it, and so on.
 
-    mode: "constant" (``value``, default 0), "reflect" (mirror, edge not repeated),
-    "replicate" (edge repeated) or "circular" (wrap around). Widths must be >= 0.
+    mode: "constant" (``value``, default 0; a negative width crops), "reflect" (mirror, edge
+    not repeated), "replicate" (edge repeated) or "circular" (wrap around; widths >= 0).
     """
     require_tensor(a, "pad")
     pad = _ints(pad, "pad", "pad")
@@ -217,8 +229,8 @@ def pad(a: Any, pad: Sequence[int], mode: str = "constant", value: float | None 
         raise ValueError(f"pad: mode must be one of {', '.join(map(repr, _NUMPY_MODE))}, got {mode!r}")
     if len(pad) % 2 or len(pad) // 2 > a.ndim:
         raise ValueError(f"pad: pad must hold (before, after) pairs for at most {a.ndim} axes, got {pad}")
-    if any(p < 0 for p in pad):
-        raise ValueError(f"pad: widths must be >= 0, got {pad}")
+    if mode != "constant" and any(p < 0 for p in pad):
+        raise ValueError(f"pad: widths must be >= 0 for mode {mode!r} (only 'constant' crops), got {pad}")
     if mode != "constant" and value is not None:
         raise ValueError(f"pad: value is only for mode 'constant', got value={value!r} with mode {mode!r}")
     if is_tensor(value):
@@ -228,6 +240,8 @@ def pad(a: Any, pad: Sequence[int], mode: str = "constant", value: float | None 
     for k in range(len(pad) // 2):
         widths[a.ndim - 1 - k] = (pad[2 * k], pad[2 * k + 1])
     for n, (lo, hi) in zip(a.shape, widths):
+        if n + min(lo, 0) + min(hi, 0) < 0:
+            raise ValueError(f"pad: padding {(lo, hi)} crops more than the axis size {n} (shape {a.shape})")
         if mode == "reflect" and (lo or hi) and max(lo, hi) >= n:
             raise ValueError(f"pad: reflect padding {(lo, hi)} must be below the axis size {n} (shape {a.shape})")
         if mode in ("replicate", "circular") and (lo or hi) and (n == 0 or mode == "circular" and max(lo, hi) > n):

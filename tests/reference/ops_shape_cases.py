@@ -46,6 +46,7 @@ CASES = {
     "roll": ([n(3, 4)], lambda lib, x: x.roll((1, -3), (0, 1))),
     "roll_flat": ([n(3, 4)], lambda lib, x: x.roll(5)),
     "pad_constant": ([n(2, 3, 4)], lambda lib, x: lib.F.pad(x, (1, 2, 0, 3), value=1.5)),
+    "pad_constant_crop": ([n(2, 3, 4)], lambda lib, x: lib.F.pad(x, (-1, 2, 1, -2, -1, 0))),
     "pad_reflect": ([n(2, 3, 4)], lambda lib, x: lib.F.pad(x, (3, 2, 1, 2), mode="reflect")),
     "pad_replicate": ([n(2, 3, 4)], lambda lib, x: lib.F.pad(x, (2, 5, 3, 1), mode="replicate")),
     "pad_circular": ([n(1, 2, 3, 4)], lambda lib, x: lib.F.pad(x, (2, 3, 1, 3), mode="circular")),
