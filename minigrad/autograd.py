@@ -22,6 +22,7 @@ is made by the class of its inputs, ``type(inputs[0])``.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -163,6 +164,50 @@ def check_same_float_dtype(opname: str, tensors: Sequence[Tensor]) -> None:
                 )
 
 
+# The memory that recorded nodes may read in backward: id(root array) -> [(weakref to the
+# root array, weakref to the node)], the root being the array that owns the memory (views
+# lead to it through ``.base``). An in-place write into a tensor whose memory is listed, by
+# a node that is alive and has not run its backward, is refused (see minigrad.ops.assign).
+_readers: dict[int, list[tuple[Any, Any]]] = {}
+
+
+def _root(array: Any) -> Any:
+    while getattr(array, "base", None) is not None:
+        array = array.base
+    return array
+
+
+def mark_saved(t: Tensor, node: Function) -> None:
+    """Remember (weakly) that ``node`` may read ``t``'s memory in backward: ``t`` is a
+    constant input of the node, or shares its output's data. The entry goes when the node does."""
+    root = _root(t.data)
+    key = id(root)
+
+    def forget(node_ref: Any, key: int = key, readers: dict = _readers) -> None:
+        entries = readers.get(key)
+        if entries is not None:
+            entries[:] = [e for e in entries if e[1] is not node_ref]
+            if not entries:
+                readers.pop(key, None)
+
+    try:
+        entry = (weakref.ref(root), weakref.ref(node, forget))
+    except TypeError:  # an array type without weak references: nothing to remember
+        return
+    _readers.setdefault(key, []).append(entry)
+
+
+def readers_of(array: Any) -> list[Function]:
+    """The recorded nodes, alive and not yet run by backward, that may read ``array``'s memory."""
+    root = _root(array)
+    nodes = []
+    for array_ref, node_ref in list(_readers.get(id(root), ())):
+        node = node_ref()
+        if array_ref() is root and node is not None and not node.released:
+            nodes.append(node)
+    return nodes
+
+
 class Function:
     """One differentiable op and, once applied, one node of the graph.
 
@@ -248,10 +293,11 @@ class Function:
         out = fn.forward(*[t.data for t in inputs], **params)
         if type(out) is not backend.array_type:
             out = backend.normalize(out)
-        if not (_thread_state.enabled and any(t.requires_grad for t in inputs)):
+        needs = tuple([t._requires_grad for t in inputs])  # (the slot behind ``requires_grad``)
+        if not (_thread_state.enabled and True in needs):
             return tensor_type._make(out, device, False, None)
-        fn.next = tuple((t._ctx or t) if t.requires_grad else None for t in inputs)
-        fn.needs_input_grad = tuple(t.requires_grad for t in inputs)
+        fn.next = tuple((t._ctx or t) if r else mark_saved(t, fn) for t, r in zip(inputs, needs))
+        fn.needs_input_grad = needs
         fn.in_shapes = tuple(t.data.shape for t in inputs)
         fn.scope = _thread_state.scope_tuple[-1]
         fn.out_shape = out.shape

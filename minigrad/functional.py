@@ -10,16 +10,23 @@ from __future__ import annotations
 from typing import Any
 
 from .ops.arithmetic import add, div, mul, neg, pow, sub
+from .ops.assign import setitem
 from .ops.attention import attention_weights
 from .ops.checks import broadcast_shapes, constant
 from .ops.conversion import cast, to_device
 from .ops.dropout import dropout
+from .ops.einsum import einsum
 from .ops.flash_attention import flash_attention
 from .ops.indexing import cat, chunk, concat, embedding, getitem, split, stack
 from .ops.layernorm import layer_norm, layer_norm_composite
 from .ops.linalg import linear, linear_relu, matmul
 from .ops.loss import cross_entropy, cross_entropy_composite, mse_loss
+from .ops.probability_loss import binary_cross_entropy, binary_cross_entropy_with_logits, kl_div, nll_loss
+from .ops.rearrange import clone, flip, pad, repeat, repeat_interleave, roll, t, tile, tril, triu
 from .ops.reduction import all, any, argmax, argmin, max, mean, min, sum, sum_to, var
+from .ops.regression_loss import huber_loss, l1_loss, smooth_l1_loss
+from .ops.rmsnorm import rms_norm
+from .ops.scatter import gather, masked_select, one_hot, scatter, scatter_add
 from .ops.selection import (
     bitwise_and,
     bitwise_not,
@@ -53,7 +60,7 @@ from .ops.softmax import log_softmax, log_softmax_composite, logsumexp, softmax,
 from .ops.unary import abs, cos, erf, exp, gelu, log, relu, sigmoid, sign, sin, sqrt, tanh
 
 # isort: split
-# ---- issue 22: more elementwise functions, activations, reductions, scans and sorting ----------
+# ---- more elementwise functions, activations, reductions, scans and sorting ----------
 from .ops.activations import (
     elu,
     hardswish,
@@ -119,6 +126,11 @@ __all__ += [
     "cumsum", "elu", "exp2", "expm1", "floor", "hardswish", "hardtanh", "isfinite", "isinf", "isnan",
     "leaky_relu", "lerp", "log10", "log1p", "log2", "logcumsumexp", "logsigmoid", "mish", "prod", "relu6",
     "round", "rsqrt", "selu", "silu", "sinh", "softplus", "softsign", "sort", "std", "tan", "topk", "trunc",
+]  # fmt: skip
+__all__ += [  # shape and indexing, einsum, losses, rms_norm
+    "binary_cross_entropy", "binary_cross_entropy_with_logits", "clone", "einsum", "flip", "gather", "huber_loss",
+    "kl_div", "l1_loss", "masked_select", "nll_loss", "one_hot", "pad", "repeat", "repeat_interleave", "rms_norm",
+    "roll", "scatter", "scatter_add", "setitem", "smooth_l1_loss", "t", "tile", "tril", "triu",
 ]  # fmt: skip
 
 

@@ -4,8 +4,8 @@ A Tensor wraps one backend array (``.data``) and, when it requires grad and was 
 by an op, the graph node that made it (``.grad_fn``). This module holds what a tensor
 is: its data and metadata, conversions, autograd (backward, hooks, detach) and printing.
 The operators and the methods that run ops (``x + y``, ``x.exp()``, ``x.sum()``...) come
-from :class:`~minigrad.tensor_math.TensorMath`, which forwards them to
-:mod:`minigrad.functional`.
+from :class:`~minigrad.tensor_math.TensorMath` and
+:class:`~minigrad.tensor_shape.TensorShape`, which forward them to :mod:`minigrad.functional`.
 """
 
 from __future__ import annotations
@@ -17,13 +17,15 @@ from typing import Any
 from . import backend as B
 from . import engine
 from . import functional as F
+from .autograd import mark_saved
 from .tensor_elementwise import TensorElementwise
 from .tensor_math import TensorMath
+from .tensor_shape import TensorShape
 
 Scalar = int | float | bool
 
 
-class Tensor(TensorMath, TensorElementwise):
+class Tensor(TensorMath, TensorElementwise, TensorShape):
     """An array with autograd.
 
     Args:
@@ -145,7 +147,10 @@ class Tensor(TensorMath, TensorElementwise):
 
     def detach(self) -> Tensor:
         """A new leaf sharing this tensor's data, outside the graph."""
-        return Tensor._make(self.data, self.device, False, None)
+        t = Tensor._make(self.data, self.device, False, None)
+        if self._ctx is not None:  # the node may read this memory (its output) in backward: no writes into it
+            mark_saved(t, self._ctx)
+        return t
 
     def to(self, device: str | None = None, dtype: Any = None) -> Tensor:
         """Move to ``device`` and/or cast to ``dtype`` (differentiable)."""

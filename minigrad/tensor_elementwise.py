@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 
 class TensorElementwise:
-    """Methods for the ops of issue 22 (trigonometry, rounding, amax/std/prod, scans, sorting)."""
+    """More op methods (trigonometry, rounding, amax/std/prod, scans, sorting)."""
 
     __slots__ = ()
 

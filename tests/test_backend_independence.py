@@ -293,7 +293,7 @@ CASES: dict[str, tuple[Callable[..., Any], list[Callable]]] = {
         [f(3, 4), f(4)],
     ),
     "sign_any_all": (lambda a: [F.sign(a), (a > 0).any(), (a > 0).all(), F.ones_like(a), F.zeros_like(a)], [f(3, 4)]),
-    # issue 22: elementwise functions, activations, reductions, scans, sorting (tests/test_ops_math.py)
+    # elementwise functions, activations, reductions, scans, sorting (tests/test_ops_math.py)
     "tan": (F.tan, [lambda rng: rng.uniform(-1.0, 1.0, (2, 3))]),
     "asin": (F.asin, [lambda rng: rng.uniform(-0.9, 0.9, (2, 3))]),
     "acos": (F.acos, [lambda rng: rng.uniform(-0.9, 0.9, (2, 3))]),
@@ -343,6 +343,50 @@ CASES: dict[str, tuple[Callable[..., Any], list[Callable]]] = {
     "argsort": (lambda a: [F.argsort(a, 1), a.argsort(0, descending=True)], [f(3, 4)]),
     "topk": (lambda a: F.topk(a, 2, -1), [f(3, 4)]),
     "topk_values": (lambda a: a.topk(2, axis=0, largest=False).values, [f(3, 4)]),
+    # ---- shape and indexing, einsum, losses, rms_norm ----
+    "clone": (lambda a: a.clone(), [f(3, 4)]),
+    "t": (lambda a: a.t(), [f(3, 4)]),
+    "flip": (lambda a: a.flip(0, 1), [f(3, 4)]),
+    "roll": (lambda a: a.roll((1, 2), (0, 1)), [f(3, 4)]),
+    "roll_flat": (lambda a: a.roll(-3), [f(3, 4)]),
+    "pad_constant": (lambda a: F.pad(a, (1, 2, 0, 1), value=0.5), [f(2, 3)]),
+    "pad_constant_crop": (lambda a: F.pad(a, (-1, 2, 0, -1)), [f(2, 3)]),
+    "pad_reflect": (lambda a: F.pad(a, (2, 1), mode="reflect"), [f(2, 3)]),
+    "pad_replicate": (lambda a: F.pad(a, (1, 2, 2, 0), mode="replicate"), [f(2, 3)]),
+    "tril": (lambda a: a.tril(1), [f(3, 4)]),
+    "triu": (lambda a: a.triu(), [f(2, 3, 4)]),
+    "repeat": (lambda a: a.repeat(2, 1, 2), [f(2, 3)]),
+    "tile": (lambda a: a.tile((2,)), [f(2, 3)]),
+    "repeat_interleave": (lambda a: a.repeat_interleave(2, dim=0), [f(2, 3)]),
+    "repeat_interleave_counts": (lambda a, r: a.repeat_interleave(r, dim=1), [f(2, 3), ints(3, 3)]),
+    "gather": (lambda a, i: a.gather(1, i), [f(3, 4), ints(4, 3, 5)]),
+    "scatter": (lambda a, s: a.scatter(1, minigrad.tensor([[2, 0], [1, 3]], device=a.device), s), [f(2, 4), f(2, 2)]),
+    "scatter_value": (lambda a: a.scatter(0, minigrad.tensor([[1, 0, 2]], device=a.device), value=2.0), [f(3, 3)]),
+    "scatter_add": (lambda a, i, s: a.scatter_add(0, i, s), [f(3, 4), ints(3, 2, 4), f(2, 5)]),
+    "masked_select": (lambda a, m: a.masked_select(m), [f(3, 4), mask(3, 4)]),
+    "one_hot": (lambda i: F.one_hot(i, 6), [ints(6, 2, 3)]),
+    "einsum": (lambda a, b: F.einsum("bij,bkj->bik", a, b), [f(2, 3, 4), f(2, 5, 4)]),
+    "einsum_trace": (lambda a: F.einsum("ii", a), [f(3, 3)]),
+    "einsum_diagonal_summed": (lambda a, b: F.einsum("ii,k->i", a, b), [f(3, 3), f(2)]),
+    "l1_loss": (lambda a, b: F.l1_loss(a, b), [f(3, 4), f(3, 4)]),
+    "smooth_l1_loss": (lambda a, b: F.smooth_l1_loss(a, b, "none", beta=0.5), [f(3, 4), f(3, 4)]),
+    "huber_loss": (lambda a, b: F.huber_loss(a, b, "sum", delta=0.5), [f(3, 4), f(3, 4)]),
+    "nll_loss": (lambda x, t: F.nll_loss(x, t), [f(4, 5), targets_with_ignored(5, 4)]),
+    "nll_loss_weight": (
+        lambda x, t: F.nll_loss(x, t, weight=minigrad.tensor([1.0, 2.0, 0.5], dtype="float64", device=x.device)),
+        [f(2, 3, 4), ints(3, 2, 4)],
+    ),
+    "binary_cross_entropy": (lambda x, t: F.binary_cross_entropy(x, t), [lambda rng: rng.uniform(0.1, 0.9, (3, 4)),
+                                                                          lambda rng: rng.uniform(0, 1, (3, 4))]),
+    "bce_with_logits": (
+        lambda x, t: F.binary_cross_entropy_with_logits(
+            x, t, pos_weight=minigrad.tensor([1.0, 2.0, 3.0, 0.5], dtype="float64", device=x.device)),
+        [f(3, 4), lambda rng: rng.uniform(0, 1, (3, 4))],
+    ),
+    "kl_div": (lambda x, t: F.kl_div(x, t, reduction="batchmean"), [f(3, 4), pos(3, 4)]),
+    "kl_div_log_target": (lambda x, t: F.kl_div(x, t, log_target=True), [f(3, 4), f(3, 4)]),
+    "rms_norm": (lambda x, w: F.rms_norm(x, 4, w), [f(2, 3, 4), f(4)]),
+    "rms_norm_no_weight": (lambda x: F.rms_norm(x, (3, 4)), [f(2, 3, 4)]),
 }
 
 
@@ -425,6 +469,11 @@ SECOND_ORDER += [  # issue 22
     "log1p", "rsqrt", "lerp", "rounding_times", "silu", "leaky_relu", "elu", "selu", "softplus", "softplus_threshold",
     "softsign", "logsigmoid", "hardtanh", "relu6", "hardswish", "mish", "std", "prod_axis", "prod_zeros", "cumsum",
     "cumprod", "cumprod_zeros", "logcumsumexp", "sort_values", "topk_values",
+    # shape and indexing, einsum, losses, rms_norm (issue 22)
+    "clone", "flip", "roll", "pad_constant", "pad_constant_crop", "pad_reflect", "pad_replicate", "tril", "triu",
+    "repeat", "repeat_interleave_counts", "gather", "scatter", "scatter_value", "scatter_add", "masked_select",
+    "einsum", "einsum_diagonal_summed", "l1_loss", "smooth_l1_loss", "huber_loss", "nll_loss", "nll_loss_weight",
+    "binary_cross_entropy", "bce_with_logits", "kl_div", "kl_div_log_target", "rms_norm",
 ]  # fmt: skip
 
 

@@ -67,6 +67,8 @@ def _kind(table):
 
 # ---- the pinned mapping: op -> the rows that test it -------------------------------------------
 _A, _T, _I, _R, _S = "arithmetic", "attention", "indexing", "reduction", "selection"
+_RA, _SC = "minigrad.ops.rearrange", "minigrad.ops.scatter"  # issue 22
+_RL, _PL = "minigrad.ops.regression_loss", "minigrad.ops.probability_loss"  # issue 22
 OP_ROWS = {
     f"minigrad.ops.{_A}.Add": ("BINARY_OPS:add", "GRADGRAD:add_broadcast", "SECOND_ORDER:add", "CASES:add",
                                "CASES:add_scalar", "CASES:radd_scalar", "CASES:int_plus_float"),
@@ -194,6 +196,55 @@ OP_ROWS = {
         "GRADGRAD:flash_attention", "GRADGRAD:flash_attention_float_mask_causal", "SECOND_ORDER:flash_attention_masks",
         "SECOND_ORDER:flash_attention_float_mask", "CASES:flash_attention", "CASES:flash_attention_masks",
         "CASES:flash_attention_float_mask"),
+    # ---- shape and indexing, einsum, losses, rms_norm ----
+    f"{_RA}.Clone": ("OP_CASES:clone", "GRADGRAD:clone", "SECOND_ORDER:clone", "CASES:clone"),
+    f"{_RA}.Flip": ("OP_CASES:flip", "GRADGRAD:flip_roll", "SECOND_ORDER:flip", "CASES:flip"),
+    f"{_RA}.Roll": ("OP_CASES:roll", "OP_CASES:roll_flat", "GRADGRAD:flip_roll", "SECOND_ORDER:roll", "CASES:roll",
+                    "CASES:roll_flat"),
+    f"{_RA}.Pad": ("OP_CASES:pad_constant", "OP_CASES:pad_constant_crop", "OP_CASES:pad_reflect",
+                   "OP_CASES:pad_replicate", "OP_CASES:pad_circular", "GRADGRAD:pad", "GRADGRAD:pad_replicate_circular",
+                   "SECOND_ORDER:pad_constant", "SECOND_ORDER:pad_constant_crop", "SECOND_ORDER:pad_reflect",
+                   "SECOND_ORDER:pad_replicate", "CASES:pad_constant", "CASES:pad_constant_crop", "CASES:pad_reflect",
+                   "CASES:pad_replicate"),
+    f"{_RA}.Tril": ("OP_CASES:tril", "GRADGRAD:tril_triu", "SECOND_ORDER:tril", "CASES:tril"),
+    f"{_RA}.Triu": ("OP_CASES:triu_diagonal", "GRADGRAD:tril_triu", "SECOND_ORDER:triu", "CASES:triu"),
+    f"{_RA}.Repeat": ("OP_CASES:repeat", "OP_CASES:tile", "GRADGRAD:repeat", "SECOND_ORDER:repeat", "CASES:repeat",
+                      "CASES:tile"),
+    f"{_RA}.RepeatInterleave": ("OP_CASES:repeat_interleave", "OP_CASES:repeat_interleave_counts",
+                                "GRADGRAD:repeat_interleave", "SECOND_ORDER:repeat_interleave_counts",
+                                "CASES:repeat_interleave", "CASES:repeat_interleave_counts"),
+    f"{_SC}.Gather": ("OP_CASES:gather", "OP_CASES:gather_dim0", "GRADGRAD:gather", "SECOND_ORDER:gather",
+                      "CASES:gather"),
+    f"{_SC}.Scatter": ("OP_CASES:scatter", "OP_CASES:scatter_value", "GRADGRAD:scatter", "SECOND_ORDER:scatter",
+                       "SECOND_ORDER:scatter_value", "CASES:scatter", "CASES:scatter_value"),
+    f"{_SC}.ScatterAdd": ("OP_CASES:scatter_add", "GRADGRAD:scatter_add", "SECOND_ORDER:scatter_add",
+                          "CASES:scatter_add"),
+    f"{_SC}.MaskedSelect": ("OP_CASES:masked_select", "OP_CASES:masked_select_broadcast", "GRADGRAD:masked_select",
+                            "SECOND_ORDER:masked_select", "CASES:masked_select"),
+    "minigrad.ops.einsum.Einsum": (
+        "OP_CASES:einsum_matmul", "OP_CASES:einsum_trace_diag", "OP_CASES:einsum_attention",
+        "OP_CASES:einsum_ellipsis_broadcast", "OP_CASES:einsum_summed_away", "OP_CASES:einsum_three",
+        "GRADGRAD:einsum", "SECOND_ORDER:einsum", "SECOND_ORDER:einsum_diagonal_summed", "CASES:einsum",
+        "CASES:einsum_trace", "CASES:einsum_diagonal_summed"),
+    f"{_RL}.L1Loss": ("OP_CASES:l1_loss", "OP_CASES:l1_loss_none", "GRADGRAD:l1_loss", "SECOND_ORDER:l1_loss",
+                      "CASES:l1_loss"),
+    f"{_RL}.SmoothL1Loss": ("OP_CASES:smooth_l1_loss", "OP_CASES:smooth_l1_loss_beta0_sum", "GRADGRAD:smooth_l1_loss",
+                            "SECOND_ORDER:smooth_l1_loss", "CASES:smooth_l1_loss"),
+    f"{_RL}.HuberLoss": ("OP_CASES:huber_loss", "OP_CASES:huber_loss_none", "GRADGRAD:huber_loss",
+                         "SECOND_ORDER:huber_loss", "CASES:huber_loss"),
+    f"{_PL}.NLLLoss": ("OP_CASES:nll_loss", "OP_CASES:nll_loss_weight_ignore", "OP_CASES:nll_loss_none_1d",
+                       "GRADGRAD:nll_loss", "SECOND_ORDER:nll_loss", "SECOND_ORDER:nll_loss_weight", "CASES:nll_loss",
+                       "CASES:nll_loss_weight"),
+    f"{_PL}.BinaryCrossEntropy": ("OP_CASES:binary_cross_entropy", "OP_CASES:binary_cross_entropy_weight",
+                                  "GRADGRAD:binary_cross_entropy", "SECOND_ORDER:binary_cross_entropy",
+                                  "CASES:binary_cross_entropy"),
+    f"{_PL}.BinaryCrossEntropyWithLogits": ("OP_CASES:bce_with_logits", "OP_CASES:bce_with_logits_pos_weight",
+                                            "GRADGRAD:bce_with_logits", "SECOND_ORDER:bce_with_logits",
+                                            "CASES:bce_with_logits"),
+    f"{_PL}.KLDiv": ("OP_CASES:kl_div", "OP_CASES:kl_div_log_target", "GRADGRAD:kl_div", "SECOND_ORDER:kl_div",
+                     "SECOND_ORDER:kl_div_log_target", "CASES:kl_div", "CASES:kl_div_log_target"),
+    "minigrad.ops.rmsnorm.RMSNorm": ("OP_CASES:rms_norm", "OP_CASES:rms_norm_two_axes", "GRADGRAD:rms_norm",
+                                     "SECOND_ORDER:rms_norm", "CASES:rms_norm", "CASES:rms_norm_no_weight"),
 }  # fmt: skip
 
 

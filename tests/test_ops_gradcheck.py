@@ -662,6 +662,67 @@ OP_CASES = {  # name -> (function, input specs[, gradcheck keywords])
     "flash_attention_float_mask": (
         lambda q, k, v, m: F.flash_attention(q, k, v, m, block_size=3), [S((2, 4, 3)), S((2, 5, 3)), S((2, 5, 2)),
                                                                           S((4, 5))]),
+    # ---- shape and indexing, einsum, losses, rms_norm ----
+    "clone": (lambda x: F.clone(x.T) * x.T, [S((3, 4))]),
+    "flip": (lambda x: x.flip(0, -1), [S((2, 3, 4))]),
+    "roll": (lambda x: x.roll((1, -2), (0, 2)), [S((2, 3, 4), "n", True)]),
+    "roll_flat": (lambda x: x.roll(3), [S((3, 4))]),
+    "pad_constant": (lambda x: F.pad(x, (1, 2, 2, 0), value=0.5), [S((2, 3, 4))]),
+    "pad_constant_crop": (lambda x: F.pad(x, (-1, 2, 1, -2)), [S((3, 4))]),
+    "pad_reflect": (lambda x: F.pad(x, (2, 3, 1, 1), mode="reflect"), [S((3, 4), "n", True)]),
+    "pad_replicate": (lambda x: F.pad(x, (3, 1), mode="replicate"), [S((2, 3))]),
+    "pad_circular": (lambda x: F.pad(x, (1, 3, 2, 1), mode="circular"), [S((2, 3, 4))]),
+    "tril": (lambda x: x.tril(), [S((2, 3, 4))]),
+    "triu_diagonal": (lambda x: x.triu(-1), [S((4, 3), "n", True)]),
+    "repeat": (lambda x: x.repeat(2, 1, 3), [S((2, 3))]),
+    "tile": (lambda x: x.tile(2), [S((3, 2), "n", True)]),
+    "repeat_interleave": (lambda x: x.repeat_interleave(2, dim=-1), [S((2, 3))]),
+    "repeat_interleave_counts": (lambda x: x.repeat_interleave(minigrad.tensor([2, 0, 3]), 0), [S((3, 2))]),
+    "gather": (lambda x: x.gather(1, minigrad.tensor([[0, 3, 3], [1, 0, 2]])), [S((3, 4))]),  # repeats add
+    "gather_dim0": (lambda x: x.gather(0, minigrad.tensor([[2, 0], [2, 2]])), [S((4, 3), "n", True)]),
+    "scatter": (lambda x, s: x.scatter(1, minigrad.tensor([[4, 0, 2], [1, 3, 0]]), s), [S((3, 5)), S((2, 4))]),
+    "scatter_value": (lambda x: x.scatter(0, minigrad.tensor([[0, 2, 1]]), value=3.0), [S((3, 3))]),
+    "scatter_add": (lambda x, s: x.scatter_add(0, minigrad.tensor([[0, 0, 2], [2, 1, 2]]), s),
+                    [S((3, 4)), S((3, 3))]),  # repeated indices add; src larger than index
+    "masked_select": (lambda x: x.masked_select(_bool_mask("sel", (2, 3))), [S((2, 3))]),
+    "masked_select_broadcast": (lambda x: F.masked_select(x, _bool_mask("sel", (2, 3))), [S((3,))]),
+    "einsum_matmul": (lambda a, b: F.einsum("ij,jk->ik", a, b), [S((3, 4)), S((4, 2), "n", True)]),
+    "einsum_trace_diag": (lambda a: F.einsum("ii->i", a) * F.einsum("ii", a), [S((3, 3))]),
+    "einsum_attention": (lambda q, k: F.einsum("bhqd,bhkd->bhqk", q, k), [S((2, 2, 3, 4)), S((2, 2, 2, 4))]),
+    "einsum_ellipsis_broadcast": (lambda a, b: F.einsum("...ij,...jk", a, b), [S((2, 1, 3, 4)), S((3, 4, 2))]),
+    "einsum_summed_away": (lambda a, b: F.einsum("ij,k->k", a, b), [S((2, 3)), S((4,))]),
+    "einsum_three": (lambda a, b, c: F.einsum("ij,jk,k->i", a, b, c), [S((2, 3)), S((3, 4)), S((4,))]),
+    "l1_loss": (lambda a, b: F.l1_loss(a, b.T), [S((3, 4), "ga"), S((4, 3), "gb", True)]),
+    "l1_loss_none": (lambda a, b: F.l1_loss(a, b, reduction="none"), [S((3, 4), "ga"), S((3, 4), "gb")]),
+    "smooth_l1_loss": (lambda a, b: F.smooth_l1_loss(a, b, beta=0.8), [S((3, 4), "ga"), S((3, 4), "gb")]),
+    "smooth_l1_loss_beta0_sum": (lambda a, b: F.smooth_l1_loss(a, b, "sum", beta=0.0),
+                                 [S((3, 4), "ga"), S((3, 4), "gb")]),
+    "huber_loss": (lambda a, b: F.huber_loss(a, b, delta=0.7), [S((3, 4), "ga"), S((3, 4), "gb")]),
+    "huber_loss_none": (lambda a, b: F.huber_loss(a, b, "none", delta=1.5), [S((2, 3), "ga"), S((2, 3), "gb")]),
+    "nll_loss": (lambda x: F.nll_loss(F.log_softmax(x, 1), minigrad.tensor([0, 2, -100, 1])), [S((4, 3))]),
+    "nll_loss_weight_ignore": (
+        lambda x: F.nll_loss(x, minigrad.tensor([[0, 2, 1, 1], [2, 2, 0, 1]]), weight=minigrad.tensor(
+            [0.5, 2.0, 1.0], dtype="float64"), ignore_index=1),
+        [S((2, 3, 4))],
+    ),
+    "nll_loss_none_1d": (lambda x: F.nll_loss(x, minigrad.tensor(2), reduction="none"), [S((4,))]),
+    "binary_cross_entropy": (lambda x, t: F.binary_cross_entropy(F.sigmoid(x), F.sigmoid(t)), [S((3, 4)), S((3, 4))]),
+    "binary_cross_entropy_weight": (
+        lambda x, t: F.binary_cross_entropy(F.sigmoid(x), F.sigmoid(t), minigrad.tensor([0.5, 2.0], dtype="float64"),
+                                            reduction="sum"),
+        [S((3, 2), "n", True), S((3, 2))],
+    ),
+    "bce_with_logits": (lambda x, t: F.binary_cross_entropy_with_logits(x, F.sigmoid(t)), [S((3, 4)), S((3, 4))]),
+    "bce_with_logits_pos_weight": (
+        lambda x, t: F.binary_cross_entropy_with_logits(
+            x, F.sigmoid(t), weight=minigrad.tensor([[2.0], [0.5]], dtype="float64"),
+            pos_weight=minigrad.tensor([1.0, 3.0, 0.5], dtype="float64"), reduction="none"),
+        [S((2, 3)), S((2, 3))],
+    ),
+    "kl_div": (lambda x, t: F.kl_div(x, t, reduction="batchmean"), [S((3, 4)), S((3, 4), "p")]),
+    "kl_div_log_target": (lambda x, t: F.kl_div(x, t, "none", log_target=True), [S((2, 3)), S((2, 3), "n", True)]),
+    "rms_norm": (lambda x, w: F.rms_norm(x, 4, w, eps=1e-5), [S((2, 3, 4)), S((4,))]),
+    "rms_norm_two_axes": (lambda x: F.rms_norm(x.T, (4, 3)), [S((3, 4), "n", True)]),
 }  # fmt: skip
 NEEDS_MARKED = {"to_device"}  # rows that move to the test-only "marked" device
 
@@ -751,7 +812,7 @@ GRADGRAD = {  # name -> (function, input specs[, gradgradcheck keywords])
     "cast_float32": (lambda x: F.cast(F.cast(x, "float32") * 2.5, "float64") * x, [S((3,))], F32_CHECK),
     "to_device": (lambda x: F.to_device(F.to_device(x, "marked") * 2.0, "cpu") * x, [S((3,))]),
     "index_backward": (_index_backward((3, 3), (np.array([0, 2, 0]),), True), [S((3, 3))]),
-    # issue 22: elementwise functions, activations, reductions, scans, sorting (tests/test_ops_math.py)
+    # elementwise functions, activations, reductions, scans, sorting (tests/test_ops_math.py)
     "tan": (lambda x: F.tan(0.5 * x), [S((2, 3), "a")]),
     "asin": (lambda x: F.asin(0.45 * x), [S((2, 3), "a")]),
     "acos": (lambda x: F.acos(0.45 * x), [S((2, 3), "a")]),
@@ -787,6 +848,33 @@ GRADGRAD = {  # name -> (function, input specs[, gradgradcheck keywords])
     "logcumsumexp": (lambda x: F.logcumsumexp(x, 0), [S((3, 2))]),
     "sort": (lambda x: F.sort(x, -1).values * x, [S((2, 3), "d")]),
     "topk": (lambda x: F.topk(x, 2, 0).values ** 2, [S((3, 2), "d")]),
+    # ---- shape and indexing, einsum, losses, rms_norm ----
+    "clone": (lambda x: F.clone(x) * x, [S((2, 3))]),
+    "flip_roll": (lambda x: x.flip(1).roll(1, 0) * x, [S((2, 3))]),
+    "pad": (lambda x: F.pad(x, (1, 1), value=2.0) * F.pad(x, (2, 0), mode="reflect"), [S((2, 3))]),
+    "pad_replicate_circular": (lambda x: F.pad(x, (1, 2), mode="replicate") * F.pad(x, (2, 1), mode="circular"),
+                               [S((2, 3))]),
+    "tril_triu": (lambda x: x.tril() * x.triu(-1), [S((3, 3))]),
+    "repeat": (lambda x: x.repeat(2, 2) * x.tile((2, 2)), [S((2, 2))]),
+    "repeat_interleave": (lambda x: x.repeat_interleave(minigrad.tensor([2, 1]), 0) ** 2, [S((2, 3))]),
+    "gather": (lambda x: x.gather(1, minigrad.tensor([[0, 0], [2, 1]])) ** 2, [S((2, 3))]),
+    "scatter": (lambda x, s: x.scatter(1, minigrad.tensor([[2, 0]]), s) ** 2, [S((2, 3)), S((1, 2))]),
+    "scatter_add": (lambda x, s: x.scatter_add(1, minigrad.tensor([[1, 1]]), s) ** 2, [S((2, 3)), S((1, 2))]),
+    "masked_select": (lambda x: x.masked_select(_bool_mask("sel", (2, 3))) ** 2, [S((2, 3))]),
+    "einsum": (lambda a, b: F.einsum("ij,kj->ik", a, b) * F.einsum("ii->i", a @ b.T).sum(), [S((2, 3)), S((2, 3))]),
+    "l1_loss": (lambda a, b: F.l1_loss(a * b, b), [S((2, 3), "ga"), S((2, 3), "p")]),
+    "smooth_l1_loss": (lambda a, b: F.smooth_l1_loss(a, b, beta=0.8), [S((2, 3), "ga"), S((2, 3), "gb")]),
+    "huber_loss": (lambda a, b: F.huber_loss(a, b, delta=0.7), [S((2, 3), "ga"), S((2, 3), "gb")]),
+    "nll_loss": (lambda x: F.nll_loss(x * x, minigrad.tensor([0, 2])), [S((2, 3))]),
+    "binary_cross_entropy": (lambda x, t: F.binary_cross_entropy(F.sigmoid(x), F.sigmoid(t)), [S((2, 3)), S((2, 3))]),
+    "bce_with_logits": (
+        lambda x, t: F.binary_cross_entropy_with_logits(x, F.sigmoid(t), pos_weight=minigrad.tensor(
+            [1.0, 3.0, 0.5], dtype="float64")),
+        [S((2, 3)), S((2, 3))],
+    ),
+    "kl_div": (lambda x, t: F.kl_div(x, t, "sum") + F.kl_div(x, t.log(), "sum", log_target=True),
+               [S((2, 3)), S((2, 3), "p")]),
+    "rms_norm": (lambda x, w: F.rms_norm(x, 3, w), [S((2, 3)), S((3,))]),
 }
 
 

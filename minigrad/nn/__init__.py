@@ -2,6 +2,7 @@
 
 from .. import functional
 from . import init
+from .containers import ModuleDict
 from .layers import (
     GELU,
     CrossEntropyLoss,
@@ -17,6 +18,7 @@ from .layers import (
     Tanh,
 )
 from .module import IncompatibleKeys, Module, Parameter
+from .normalization import RMSNorm
 
 # isort: split
 from .activations import (
@@ -59,3 +61,4 @@ __all__ += [
     "ELU", "SELU", "Hardswish", "Hardtanh", "LeakyReLU", "LogSigmoid", "LogSoftmax", "Mish", "ReLU6", "Sigmoid",
     "SiLU", "Softmax", "Softplus", "Softsign",
 ]  # fmt: skip
+__all__ += ["ModuleDict", "RMSNorm"]

@@ -136,6 +136,15 @@ class Module:
     def children(self) -> Iterator[Module]:
         yield from self._modules.values()
 
+    def apply(self, fn: Any) -> Module:
+        """Call ``fn(module)`` on every submodule (children first), then on this module, and
+        return this module (as ``torch.nn.Module.apply``: e.g. a custom initialization)."""
+        for child in self._modules.values():
+            if child is not None:
+                child.apply(fn)
+        fn(self)
+        return self
+
     def named_parameters(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
         """(dotted path, parameter) pairs in definition order, each parameter once."""
         seen: set[int] = set()

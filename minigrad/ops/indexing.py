@@ -211,7 +211,7 @@ def split(a: Any, split_size_or_sections: int | Sequence[int], axis: int = 0) ->
     if isinstance(split_size_or_sections, int):
         if split_size_or_sections <= 0:
             raise ValueError(f"split: split_size must be positive, got {split_size_or_sections}")
-        sizes = [builtins.min(split_size_or_sections, n - s) for s in range(0, n, split_size_or_sections)]
+        sizes = [builtins.min(split_size_or_sections, n - s) for s in range(0, n, split_size_or_sections)] or [0]
     else:
         sizes = list(split_size_or_sections)
         if builtins.sum(sizes) != n:
@@ -227,5 +227,11 @@ def split(a: Any, split_size_or_sections: int | Sequence[int], axis: int = 0) ->
 
 @torch_names
 def chunk(a: Any, chunks: int, axis: int = 0) -> list[Any]:
+    """Split into ``chunks`` pieces of ceil(n / chunks) (the last smaller), as ``torch.chunk``:
+    fewer pieces when n does not fill them (6 into 4 gives 3 pieces of 2)."""
+    if isinstance(chunks, bool) or not isinstance(chunks, int) or chunks < 1:
+        raise ValueError(f"chunk: chunks must be a positive integer, got {chunks!r}")
     n = a.shape[axis_arg(axis, a.ndim, "chunk")]
+    if n == 0:  # as PyTorch: ``chunks`` empty pieces
+        return split(a, [0] * chunks, axis)
     return split(a, -(-n // chunks), axis)

@@ -265,7 +265,7 @@ def sum_to(a: Any, shape: Sequence[int]) -> Any:
     return SumTo.apply(a, shape=shape)
 
 
-# ---- amax, amin, std, prod (issue 22) --------------------------------------------------------
+# ---- amax, amin, std, prod --------------------------------------------------------
 @torch_names
 def amax(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """Maximum over ``axis`` (None: all); ties share the gradient equally (``torch.amax``)."""
