@@ -22,13 +22,13 @@ is made by the class of its inputs, ``type(inputs[0])``.
 from __future__ import annotations
 
 import threading
-import weakref
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from . import backend as B
 from .registry import implementations
+from .saved_memory import mark_saved
 
 if TYPE_CHECKING:
     from .tensor import Tensor
@@ -162,50 +162,6 @@ def check_same_float_dtype(opname: str, tensors: Sequence[Tensor]) -> None:
                     f"{opname}: floating inputs must share one dtype, got ({dtypes}); "
                     f"minigrad does not upcast silently, convert with .to(dtype) or .double()"
                 )
-
-
-# The memory that recorded nodes may read in backward: id(root array) -> [(weakref to the
-# root array, weakref to the node)], the root being the array that owns the memory (views
-# lead to it through ``.base``). An in-place write into a tensor whose memory is listed, by
-# a node that is alive and has not run its backward, is refused (see minigrad.ops.assign).
-_readers: dict[int, list[tuple[Any, Any]]] = {}
-
-
-def _root(array: Any) -> Any:
-    while getattr(array, "base", None) is not None:
-        array = array.base
-    return array
-
-
-def mark_saved(t: Tensor, node: Function) -> None:
-    """Remember (weakly) that ``node`` may read ``t``'s memory in backward: ``t`` is a
-    constant input of the node, or shares its output's data. The entry goes when the node does."""
-    root = _root(t.data)
-    key = id(root)
-
-    def forget(node_ref: Any, key: int = key, readers: dict = _readers) -> None:
-        entries = readers.get(key)
-        if entries is not None:
-            entries[:] = [e for e in entries if e[1] is not node_ref]
-            if not entries:
-                readers.pop(key, None)
-
-    try:
-        entry = (weakref.ref(root), weakref.ref(node, forget))
-    except TypeError:  # an array type without weak references: nothing to remember
-        return
-    _readers.setdefault(key, []).append(entry)
-
-
-def readers_of(array: Any) -> list[Function]:
-    """The recorded nodes, alive and not yet run by backward, that may read ``array``'s memory."""
-    root = _root(array)
-    nodes = []
-    for array_ref, node_ref in list(_readers.get(id(root), ())):
-        node = node_ref()
-        if array_ref() is root and node is not None and not node.released:
-            nodes.append(node)
-    return nodes
 
 
 class Function:

@@ -17,7 +17,7 @@ from typing import Any
 from . import backend as B
 from . import engine
 from . import functional as F
-from .autograd import mark_saved
+from .saved_memory import mark_saved
 from .tensor_elementwise import TensorElementwise
 from .tensor_math import TensorMath
 from .tensor_shape import TensorShape

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..autograd import readers_of
+from ..saved_memory import readers_of
 from .checks import is_number, is_tensor, refuse_grad
 from .indexing import _normalize_index
 
