@@ -101,6 +101,9 @@ def test_bert_command_end_to_end(folder, tmp_path, capsys):
         assert float(value) == pytest.approx(g[np.argmax(np.abs(g))], rel=1e-2)
     for layer in range(2):
         assert (out / f"bert_layer{layer}.png").read_bytes()[:8] == PNG
+    page = (out / "explore.html").read_text()
+    assert lines[-1] == f"wrote {out / 'explore.html'}"
+    assert page.startswith("<!DOCTYPE html>") and "loss = -logit(" in page and "[MASK]" in page
 
 
 def test_bert_command_on_another_device(folder, marked, capsys):

@@ -8,8 +8,9 @@ DIR is a folder as Hugging Face's ``save_pretrained`` writes it (config.json,
 model.safetensors, and vocab.txt or tokenizer.json): nothing is ever downloaded. The
 command prints the top predictions at every [MASK] and, for every layer and head, where
 the first [MASK] looks; with ``--grads`` also the key whose attention weight moves the
-predicted token's logit most (d logit / d weight). ``--out`` writes one picture per layer:
-the weights of every head and, with ``--grads``, their gradients.
+predicted token's logit most (d logit / d weight). ``--out`` writes one picture per layer
+(the weights of every head and, with ``--grads``, their gradients) and the explorer page
+``explore.html``: the whole graph of the forward and backward pass of that logit.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--grads", action="store_true", help="also d logit(predicted token) / d attention weights")
     p.add_argument("--top", type=int, default=5, help="predictions to print at each [MASK] (default 5)")
-    p.add_argument("--out", default=None, help="folder for the pictures, one PNG per layer (default: none)")
+    p.add_argument("--out", default=None,
+                   help="folder for the pictures (one PNG per layer) and the explorer page explore.html")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     p.set_defaults(func=run_bert)
 
@@ -116,7 +118,30 @@ def run_bert(args: argparse.Namespace) -> int:
             print(line)
     if args.out:
         _pictures(Path(args.out), first, tokens, predicted)
+        _explorer_page(Path(args.out), model, ids, tokens, first.position, first.token_id, predicted)
     return 0
+
+
+def _explorer_page(out: Path, model: Any, ids: Any, tokens: list[str], position: int, token: int, name: str) -> None:
+    """``OUT/explore.html``: the explorer page of the predicted token's logit at ``position``
+    (as a loss to minimize, -logit), with every layer's attention and its gradients."""
+    from minigrad import viz
+
+    def minus_logit(hidden: Any) -> Any:
+        logits = model.mlm(hidden[:, position], model.embeddings.word_embeddings.weight)
+        return -logits[0, token]
+
+    was_training = model.training
+    model.eval()
+    try:
+        page = viz.explore(model, ids, loss=minus_logit, tokens=tokens,
+                           title=f"BERT: loss = -logit({name!r}) at position {position}")
+        path = page.save(out / "explore.html")
+    except OSError as exc:
+        raise CLIError(f"cannot write the explorer page to {out}: {exc}") from None
+    finally:
+        model.train(was_training)
+    print(f"wrote {path}")
 
 
 def _pictures(out: Path, result: Any, tokens: list[str], predicted: str) -> None:
