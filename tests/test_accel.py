@@ -119,6 +119,11 @@ CASES = {
         ("3d", lambda x: F.softmax(x, -1), [(2, 3, 5)]),
         ("not_last", lambda x: F.softmax(x, 0), [(4, 7)]),  # the reference's code, through the subclass
     ],
+    "FastLinear": [
+        ("2d", lambda x, w, b: F.linear(x, w, b), [(6, 5), (7, 5), (7,)]),
+        ("3d", lambda x, w, b: F.linear(x, w, b), [(2, 3, 5), (4, 5), (4,)]),
+        ("no_bias", lambda x, w: F.linear(x, w), [(6, 5), (3, 5)]),
+    ],
     "FastLinearReLU": [
         ("2d", lambda x, w, b: F.linear_relu(x, w, b), [(6, 5), (7, 5), (7,)]),
         ("3d", lambda x, w, b: F.linear_relu(x, w, b), [(2, 3, 5), (4, 5), (4,)]),
@@ -127,7 +132,8 @@ CASES = {
     "FastMatMul": [  # a stack big enough to be split over the threads, and a small one
         ("big_stack", lambda a, b: a @ b, [(8, 4, 64, 32), (8, 4, 32, 128)]),
         ("small_stack", lambda a, b: a @ b, [(2, 3, 4, 5), (2, 3, 5, 6)]),
-        ("broadcast", lambda a, b: a @ b, [(2, 3, 4, 5), (5, 6)]),
+        ("broadcast", lambda a, b: a @ b, [(2, 3, 4, 5), (5, 6)]),  # backward: the reference's
+        ("2d", lambda a, b: a @ b, [(4, 5), (5, 3)]),
     ],
     "FastFlashAttention": [  # blocks that do not divide the sequences; a dead row (batch 0 pads every key)
         ("plain", lambda q, k, v: F.flash_attention(q, k, v, block_size=3), [(2, 2, 7, 4), (2, 2, 5, 4), (2, 2, 5, 3)]),

@@ -20,7 +20,7 @@ from ..ops.attention import AttentionWeights
 from ..ops.flash_attention import FlashAttention
 from ..ops.indexing import IndexAddZeros
 from ..ops.layernorm import LayerNorm
-from ..ops.linalg import LinearReLU, MatMul
+from ..ops.linalg import Linear, LinearReLU, MatMul
 from ..ops.reduction import sum_to_array
 from ..ops.softmax import Softmax
 from ..optim.adam import adam_update
@@ -185,16 +185,46 @@ class FastIndexAddZeros(IndexAddZeros):
         return super().forward(g, shape=shape, index=index, advanced=advanced)
 
 
+class FastLinear(Linear):
+    """First-order backward on the arrays: the two products and the bias's sum, without a
+    node (and its bookkeeping) for each of the five ops the reference formula applies."""
+
+    def backward(self, g):
+        if is_grad_enabled():
+            return super().backward(g)
+        need = self.needs_input_grad
+        x, weight = self.inputs[0].data, self.inputs[1].data
+        g2 = g.data.reshape(-1, g.shape[-1])
+        gx = self.const((g2 @ weight).reshape(x.shape)) if need[0] else None
+        gw = self.const(g2.T @ x.reshape(-1, x.shape[-1])) if need[1] else None
+        if len(need) == 2:
+            return gx, gw
+        return gx, gw, (self.const(g2.sum(0)) if need[2] else None)
+
+
 class FastMatMul(MatMul):
     """A large stack of small matrices (attention's heads), split over the threads along
-    its first axis: NumPy multiplies the matrices of a stack one after the other."""
+    its first axis: NumPy multiplies the matrices of a stack one after the other. Backward's
+    two products (first order, no broadcast batch axes) run the same way, on the arrays."""
 
     min_size = 1 << 18  # output elements; below this a hand-off to a thread costs more than it saves
 
     def forward(self, a, b):
+        return self._product(a, b)
+
+    def backward(self, g):
+        a, b = self.inputs[0].data, self.inputs[1].data
+        if is_grad_enabled() or a.ndim != b.ndim or a.shape[:-2] != b.shape[:-2]:
+            return super().backward(g)
+        need = self.needs_input_grad
+        ga = self.const(self._product(g.data, b.swapaxes(-1, -2))) if need[0] else None
+        gb = self.const(self._product(a.swapaxes(-1, -2), g.data)) if need[1] else None
+        return ga, gb
+
+    def _product(self, a, b):
         parts = threads.get_num_threads()
         if a.ndim < 3 or a.shape[:-2] != b.shape[:-2] or parts < 2 or not threads.allowed():
-            return super().forward(a, b)
+            return a @ b
         out = self.xp.empty(a.shape[:-1] + b.shape[-1:], dtype=self.xp.result_type(a, b))
         if out.size < self.min_size or a.shape[0] < 2:
             return self.xp.matmul(a, b, out=out)
@@ -206,8 +236,8 @@ class FastMatMul(MatMul):
         return out
 
 
-OPS = (FastLayerNorm, FastAttentionWeights, FastSoftmax, FastLinearReLU, FastIndexAddZeros, FastMatMul,
-       FastFlashAttention)  # fmt: skip
+OPS = (FastLayerNorm, FastAttentionWeights, FastSoftmax, FastLinear, FastLinearReLU, FastIndexAddZeros,
+       FastMatMul, FastFlashAttention)  # fmt: skip
 # the GPU runs a stack of matrices as one batched product already; FlashAttention has no CuPy kernels
 # yet (on a GPU the reference op runs, on CuPy arrays)
 CPU_ONLY = (FastMatMul, FastFlashAttention)
