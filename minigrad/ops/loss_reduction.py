@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .checks import require_float, require_tensor
+
 REDUCTIONS = ("mean", "sum", "none")
 
 
@@ -15,6 +17,17 @@ def check_reduction(opname: str, reduction: str, allowed: tuple[str, ...] = REDU
     if reduction not in allowed:
         names = ", ".join(repr(r) for r in allowed)
         raise ValueError(f"{opname}: reduction must be one of {names}, got {reduction!r}")
+
+
+def check_pair(opname: str, input: Any, target: Any, reduction: str) -> None:
+    """A loss between two float tensors of one shape (input, target), and its reduction."""
+    require_tensor(input, opname, "input")
+    require_tensor(target, opname, "target")
+    require_float(input, opname)
+    require_float(target, opname)
+    if input.shape != target.shape:
+        raise ValueError(f"{opname}: input has shape {input.shape} but target has shape {target.shape}")
+    check_reduction(opname, reduction)
 
 
 def reduce_array(loss: Any, reduction: str, count: float | None = None) -> Any:

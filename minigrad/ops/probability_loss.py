@@ -12,7 +12,7 @@ from typing import Any
 
 from ..autograd import Function
 from .checks import broadcast_shapes, is_tensor, refuse_grad, require_float, require_tensor
-from .loss_reduction import check_reduction, per_element, reduce_array
+from .loss_reduction import check_pair, check_reduction, per_element, reduce_array
 
 
 class NLLLoss(Function):
@@ -202,20 +202,11 @@ def nll_loss(input: Any, target: Any, weight: Any = None, ignore_index: int = -1
     return NLLLoss.apply(input, target, *extra, ignore_index=ignore_index, reduction=reduction)
 
 
-def _binary_pair(opname: str, input: Any, target: Any, reduction: str) -> None:
-    require_tensor(input, opname, "input")
-    require_tensor(target, opname, "target")
-    require_float(input, opname)
-    require_float(target, opname)
-    if input.shape != target.shape:
-        raise ValueError(f"{opname}: input has shape {input.shape} but target has shape {target.shape}")
-    check_reduction(opname, reduction)
-
 
 def binary_cross_entropy(input: Any, target: Any, weight: Any = None, reduction: str = "mean") -> Any:
     """``torch.nn.functional.binary_cross_entropy`` on probabilities in [0, 1]; the target
     (probabilities too) gets its gradient; ``weight`` broadcasts to the input."""
-    _binary_pair("binary_cross_entropy", input, target, reduction)
+    check_pair("binary_cross_entropy", input, target, reduction)
     data = input.data
     if data.size and (bool((data < 0).any()) or bool((data > 1).any())):
         raise ValueError(
@@ -233,7 +224,7 @@ def binary_cross_entropy_with_logits(
     """``torch.nn.functional.binary_cross_entropy_with_logits``: sigmoid and bce in one stable
     node; ``pos_weight`` (broadcast along the last axis, e.g. one per class) weighs positives."""
     opname = "binary_cross_entropy_with_logits"
-    _binary_pair(opname, input, target, reduction)
+    check_pair(opname, input, target, reduction)
     weight = _constant(opname, weight, input, "weight", input.shape)
     pos_weight = _constant(opname, pos_weight, input, "pos_weight", input.shape)
     extra = tuple(c for c in (weight, pos_weight) if c is not None)
@@ -246,6 +237,6 @@ def kl_div(input: Any, target: Any, reduction: str = "mean", log_target: bool = 
     """``torch.nn.functional.kl_div``: input holds log-probabilities, target probabilities
     (or log-probabilities with ``log_target=True``); "batchmean" divides the sum by the
     batch size (the true KL divergence per sample), "mean" by the number of elements."""
-    _binary_pair("kl_div", input, target, "mean")
+    check_pair("kl_div", input, target, "mean")
     check_reduction("kl_div", reduction, ("mean", "batchmean", "sum", "none"))
     return KLDiv.apply(input, target, reduction=reduction, log_target=bool(log_target))

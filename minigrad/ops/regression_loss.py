@@ -10,8 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..autograd import Function
-from .checks import require_float, require_tensor
-from .loss_reduction import check_reduction, per_element, reduce_array
+from .loss_reduction import check_pair, per_element, reduce_array
 
 
 class L1Loss(Function):
@@ -81,25 +80,16 @@ class HuberLoss(Function):
         return gx, -gx
 
 
-def _pair(opname: str, input: Any, target: Any, reduction: str) -> None:
-    require_tensor(input, opname, "input")
-    require_tensor(target, opname, "target")
-    require_float(input, opname)
-    require_float(target, opname)
-    if input.shape != target.shape:
-        raise ValueError(f"{opname}: input has shape {input.shape} but target has shape {target.shape}")
-    check_reduction(opname, reduction)
-
 
 def l1_loss(input: Any, target: Any, reduction: str = "mean") -> Any:
     """Mean (or sum, or none) of |input - target| (``torch.nn.functional.l1_loss``)."""
-    _pair("l1_loss", input, target, reduction)
+    check_pair("l1_loss", input, target, reduction)
     return L1Loss.apply(input, target, reduction=reduction)
 
 
 def smooth_l1_loss(input: Any, target: Any, reduction: str = "mean", beta: float = 1.0) -> Any:
     """Quadratic for |d| < beta, linear beyond (``torch.nn.functional.smooth_l1_loss``)."""
-    _pair("smooth_l1_loss", input, target, reduction)
+    check_pair("smooth_l1_loss", input, target, reduction)
     if not beta >= 0:
         raise ValueError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
     return SmoothL1Loss.apply(input, target, reduction=reduction, beta=float(beta))
@@ -107,7 +97,7 @@ def smooth_l1_loss(input: Any, target: Any, reduction: str = "mean", beta: float
 
 def huber_loss(input: Any, target: Any, reduction: str = "mean", delta: float = 1.0) -> Any:
     """Quadratic for |d| < delta, delta-scaled linear beyond (``torch.nn.functional.huber_loss``)."""
-    _pair("huber_loss", input, target, reduction)
+    check_pair("huber_loss", input, target, reduction)
     if not delta > 0:
         raise ValueError(f"huber_loss: delta must be > 0, got {delta}")
     return HuberLoss.apply(input, target, reduction=reduction, delta=float(delta))

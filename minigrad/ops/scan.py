@@ -122,22 +122,25 @@ def _scan_args(a: Any, axis: Any, opname: str) -> int:
     return axis_arg(axis, a.ndim, opname)
 
 
+def _scan(op: type, a: Any, ax: int) -> Any:
+    """Apply a scan ``op`` along ``ax``; ``ax`` < 0 is a 0-d tensor, scanned as one element."""
+    if ax < 0:
+        return op.apply(a.reshape(1), axis=0).reshape(())
+    return op.apply(a, axis=ax)
+
+
 @torch_names
 def cumsum(a: Any, axis: int) -> Any:
     """Running sum along ``axis`` (``torch.cumsum``)."""
     ax = _scan_args(a, axis, "cumsum")
-    if ax < 0:
-        return CumSum.apply(a.reshape(1), axis=0).reshape(())
-    return CumSum.apply(a, axis=ax)
+    return _scan(CumSum, a, ax)
 
 
 @torch_names
 def cumprod(a: Any, axis: int) -> Any:
     """Running product along ``axis`` (``torch.cumprod``); zeros are handled exactly in backward."""
     ax = _scan_args(a, axis, "cumprod")
-    if ax < 0:
-        return CumProd.apply(a.reshape(1), axis=0).reshape(())
-    return CumProd.apply(a, axis=ax)
+    return _scan(CumProd, a, ax)
 
 
 @torch_names
@@ -145,6 +148,4 @@ def logcumsumexp(a: Any, axis: int) -> Any:
     """log of the running sum of exp along ``axis``, computed stably (``torch.logcumsumexp``)."""
     ax = _scan_args(a, axis, "logcumsumexp")
     require_float(a, "logcumsumexp")
-    if ax < 0:
-        return LogCumSumExp.apply(a.reshape(1), axis=0).reshape(())
-    return LogCumSumExp.apply(a, axis=ax)
+    return _scan(LogCumSumExp, a, ax)
