@@ -18,24 +18,22 @@ def number(value: str, flag_kind: str) -> float:
     return x
 
 
-def positive(value: str) -> int:
+def integer(value: str, least: int, flag_kind: str) -> int:
     try:
         n = int(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+        raise argparse.ArgumentTypeError(f"must be {flag_kind}, got {value!r}") from None
+    if n < least:
+        raise argparse.ArgumentTypeError(f"must be {flag_kind}, got {value}")
     return n
+
+
+def positive(value: str) -> int:
+    return integer(value, 1, "a positive integer")
 
 
 def count(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {value!r}") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {value}")
-    return n
+    return integer(value, 0, "an integer >= 0")
 
 
 def positive_float(value: str) -> float:
