@@ -66,8 +66,8 @@ def add_accel_flags(p: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="threads each numba kernel splits its rows over (minigrad.accel.set_kernel_threads;\n"
-        "default: minigrad's own, one)",
+        help="threads each numba kernel and large matrix product is split over\n"
+        "(minigrad.accel.set_kernel_threads; default: --threads, or every CPU)",
     )
     p.add_argument(
         "--malloc-tuning",

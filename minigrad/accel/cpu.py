@@ -12,10 +12,12 @@ from numba's cache.
 
 from __future__ import annotations
 
+from threading import get_ident
+
 import numba
 import numpy as np
 
-from . import numba_flash, threads
+from . import numba_flash, numba_gemm, threads
 from . import numba_kernels as K
 
 _checked: list[list[str]] = []  # the self-check's failures, once it ran
@@ -35,22 +37,78 @@ def check() -> list[str]:
 
 
 _wanted = [1]  # the kernel thread count asked for (numba keeps one per calling thread)
+_asked: dict[int, int] = {}  # Python thread -> the kernel thread count asked for in it
+_actual: dict[int, int] = {}  # Python thread -> numba's count in it right now
+SMALL = 1 << 15  # elements: below this a kernel runs on the calling thread alone
 
 
 def set_threads(n: int) -> int:
     _wanted[0] = n
-    return K.set_threads(n)
+    use_in_this_thread(n)
+    return _asked[get_ident()]
 
 
-def use_in_this_thread() -> None:
-    """Give this thread the kernel thread count asked for: numba's setting is per calling
-    thread, and a worker thread starts with numba's default (every core)."""
-    if K.get_threads() != _wanted[0]:
-        K.set_threads(_wanted[0])
+def use_in_this_thread(n: int | None = None) -> None:
+    """Give this thread ``n`` kernel threads (default: the count asked for): numba's setting
+    is per calling thread, and a worker thread starts with numba's default (every core)."""
+    me = get_ident()
+    _asked[me] = _actual[me] = K.set_threads(_wanted[0] if n is None else n)
+
+
+def _here() -> int:
+    """The kernel thread count asked for in this Python thread."""
+    me = get_ident()
+    if me not in _asked:
+        use_in_this_thread()
+    return _asked[me]
+
+
+def _sized(size: int) -> None:
+    """Run the next kernel on this thread's count, or on the calling thread alone for a small
+    array (waking the other threads would cost more than they save)."""
+    want = _here() if size >= SMALL else 1
+    me = get_ident()
+    if _actual[me] != want:
+        _actual[me] = K.set_threads(want)
 
 
 def get_threads() -> int:
-    return K.get_threads()
+    return _here()
+
+
+_products: list = [False]  # [on, NumPy's BLAS thread count before] while the products run on numba's threads
+
+
+def use_thread_products(on: bool) -> str | None:
+    """Run the accelerated ops' matrix products as slices on numba's threads, one BLAS
+    thread each, and hold NumPy's own BLAS to one thread (process-wide); None when done,
+    else why not (the products then stay NumPy's)."""
+    if not on:
+        if _products[0]:
+            numba_gemm.blas_threads(_products[1])
+        _products[:] = [False]
+        return None
+    why = numba_gemm.load()
+    if why is None and not _products[0]:
+        _products[:] = [True, numba_gemm.blas_threads()]  # NumPy's BLAS count, given back when turned off
+        numba_gemm.blas_threads(1)
+    return why
+
+
+def matmul(a, b):
+    """a @ b for 2-D arrays on numba's threads, or None (NumPy's matmul then)."""
+    if not _products[0] or not numba_gemm.worth_threads(a, b) or _here() < 2:
+        return None
+    _sized(SMALL)
+    return numba_gemm.matmul(a, b, _here())
+
+
+def matmul_stack(a, b):
+    """a @ b for stacks of matrices on numba's threads, or None."""
+    if not _products[0] or not numba_gemm.worth_threads(a, b) or _here() < 2:
+        return None
+    _sized(SMALL)
+    return numba_gemm.matmul_stack(a, b, _here())
 
 
 _fits = K.supported  # plain C-contiguous float32/float64 NumPy arrays of one dtype (None skipped)
@@ -59,12 +117,14 @@ _fits = K.supported  # plain C-contiguous float32/float64 NumPy arrays of one dt
 def layer_norm_forward(x2, weight, bias, eps):
     if not _fits(x2, weight, bias) or x2.ndim != 2 or x2.shape[-1] == 0:
         return None
+    _sized(x2.size)
     return K.layer_norm_forward(x2, weight, bias, eps)
 
 
 def layer_norm_backward(g2, x2, mu, rstd, weight, want_dx, want_dw, want_db):
     if not _fits(g2, x2, mu, rstd, weight) or x2.ndim != 2 or x2.shape[-1] == 0:
         return None
+    _sized(x2.size)
     return K.layer_norm_backward(g2, x2, mu, rstd, weight, want_dx, want_dw, want_db)
 
 
@@ -73,6 +133,7 @@ def attention_softmax(w, scale, bool_mask, float_mask) -> bool:
         return False
     if bool_mask is not None and (type(bool_mask) is not np.ndarray or bool_mask.dtype != np.bool_):
         return False
+    _sized(w.size)
     K.attention_softmax(w, scale, bool_mask, float_mask)
     return True
 
@@ -80,18 +141,21 @@ def attention_softmax(w, scale, bool_mask, float_mask) -> bool:
 def softmax_forward(x):
     if not _fits(x) or x.ndim == 0 or x.shape[-1] == 0:
         return None
+    _sized(x.size)
     return K.softmax_forward(x)
 
 
 def softmax_backward(g, w, scale):
     if not _fits(g, w) or g.shape != w.shape or w.ndim == 0 or w.shape[-1] == 0:
         return None
+    _sized(w.size)
     return K.softmax_backward(g, w, scale)
 
 
 def bias_relu(out, bias) -> bool:
     if not _fits(out, bias) or out.ndim != 2 or out.shape[-1] == 0:
         return False
+    _sized(out.size)
     K.bias_relu(out, bias)
     return True
 
@@ -99,6 +163,7 @@ def bias_relu(out, bias) -> bool:
 def relu_backward(g2, y2, want_dbias):
     if not _fits(g2, y2) or g2.shape != y2.shape or g2.ndim != 2 or g2.shape[-1] == 0:
         return None
+    _sized(g2.size)
     return K.relu_backward(g2, y2, want_dbias)
 
 
@@ -115,6 +180,7 @@ def adam_update(updates, beta1, beta2, eps) -> bool:
     """Every update of the list, or False (then none was made) when one does not fit."""
     if not all(_fits(p, m, v) and _fits(g) and g.dtype == p.dtype and g.shape == p.shape for p, g, m, v, *_ in updates):
         return False
+    _sized(max(p.size for p, *_ in updates))
     K.adam_update_many(updates, beta1, beta2, eps)
     return True
 

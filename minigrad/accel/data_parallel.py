@@ -109,11 +109,15 @@ def _run_on_threads(device: str, run_slice: Callable[[int, int], list], count: i
 
     def run_here(lo: int, hi: int) -> list:
         if kernels is not None:
-            kernels.use_in_this_thread()
+            kernels.use_in_this_thread(1)  # the chunks are the threads' work: one thread each inside
         return run_slice(lo, hi)
 
-    with threadpool_limits(limits=1, user_api="blas"):
-        return [r for part in threads.run_jobs(run_here, count) for r in part]
+    try:
+        with threadpool_limits(limits=1, user_api="blas"):
+            return [r for part in threads.run_jobs(run_here, count) for r in part]
+    finally:
+        if kernels is not None:
+            kernels.use_in_this_thread()  # the calling thread ran a slice too
 
 
 def _accumulate(targets: list[Tensor], per_chunk: list[tuple[Tensor | None, ...]]) -> None:

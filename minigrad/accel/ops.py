@@ -33,6 +33,18 @@ def _kernels(device: str) -> Any:
     return _KERNELS[device]
 
 
+def _mm(device: str, a: Any, b: Any) -> Any:
+    """a @ b for 2-D arrays: the device's product where it has one, else the array module's."""
+    out = _kernels(device).matmul(a, b)
+    return a @ b if out is None else out
+
+
+def _mm_stack(device: str, a: Any, b: Any) -> Any:
+    """a @ b for stacks of matrices with the same leading axes."""
+    out = _kernels(device).matmul_stack(a, b)
+    return a @ b if out is None else out
+
+
 class FastLayerNorm(LayerNorm):
     """Layer norm's forward and backward as one kernel call each (rows of the normalized axes)."""
 
@@ -78,7 +90,7 @@ class FastAttentionWeights(AttentionWeights):
     softmax's vector-Jacobian product in another."""
 
     def forward(self, q, k, *float_mask, bool_mask=None, scale=1.0):
-        w = q @ k.swapaxes(-1, -2)
+        w = _mm_stack(self.device, q, k.swapaxes(-1, -2))
         if not _kernels(self.device).attention_softmax(w, scale, bool_mask, float_mask[0] if float_mask else None):
             return super().forward(q, k, *float_mask, bool_mask=bool_mask, scale=scale)
         self.scale, self.out = scale, w
@@ -92,8 +104,8 @@ class FastAttentionWeights(AttentionWeights):
         if ds is None:
             return super().backward(g)
         q, k = self.inputs[0].data, self.inputs[1].data
-        dq = self.const(sum_to_array(ds @ k, q.shape)) if need[0] else None
-        dk = self.const(sum_to_array(ds.swapaxes(-1, -2) @ q, k.shape)) if need[1] else None
+        dq = self.const(sum_to_array(_mm_stack(self.device, ds, k), q.shape)) if need[0] else None
+        dk = self.const(sum_to_array(_mm_stack(self.device, ds.swapaxes(-1, -2), q), k.shape)) if need[1] else None
         return dq, dk
 
 
@@ -148,7 +160,7 @@ class FastLinearReLU(LinearReLU):
     and the bias's gradient in one pass before the two products."""
 
     def forward(self, x, weight, *bias):
-        out = x.reshape(-1, x.shape[-1]) @ weight.T
+        out = _mm(self.device, x.reshape(-1, x.shape[-1]), weight.T)
         if not _kernels(self.device).bias_relu(out, bias[0] if bias else None):
             return super().forward(x, weight, *bias)
         self.out = out.reshape(x.shape[:-1] + weight.shape[:1])
@@ -165,8 +177,8 @@ class FastLinearReLU(LinearReLU):
             return super().backward(g)
         kept, dbias = done
         x, weight = self.inputs[0].data, self.inputs[1].data
-        gx = self.const((kept @ weight).reshape(x.shape)) if need[0] else None
-        gw = self.const(kept.T @ x.reshape(-1, x.shape[-1])) if need[1] else None
+        gx = self.const(_mm(self.device, kept, weight).reshape(x.shape)) if need[0] else None
+        gw = self.const(_mm(self.device, kept.T, x.reshape(-1, x.shape[-1]))) if need[1] else None
         if len(need) == 2:
             return gx, gw
         return gx, gw, (self.const(dbias) if want_bias else None)
@@ -189,14 +201,20 @@ class FastLinear(Linear):
     """First-order backward on the arrays: the two products and the bias's sum, without a
     node (and its bookkeeping) for each of the five ops the reference formula applies."""
 
+    def forward(self, x, weight, *bias):
+        out = _mm(self.device, x.reshape(-1, x.shape[-1]), weight.T)
+        if bias:
+            out += bias[0]
+        return out.reshape(x.shape[:-1] + weight.shape[:1])
+
     def backward(self, g):
         if is_grad_enabled():
             return super().backward(g)
         need = self.needs_input_grad
         x, weight = self.inputs[0].data, self.inputs[1].data
         g2 = g.data.reshape(-1, g.shape[-1])
-        gx = self.const((g2 @ weight).reshape(x.shape)) if need[0] else None
-        gw = self.const(g2.T @ x.reshape(-1, x.shape[-1])) if need[1] else None
+        gx = self.const(_mm(self.device, g2, weight).reshape(x.shape)) if need[0] else None
+        gw = self.const(_mm(self.device, g2.T, x.reshape(-1, x.shape[-1]))) if need[1] else None
         if len(need) == 2:
             return gx, gw
         return gx, gw, (self.const(g2.sum(0)) if need[2] else None)
@@ -222,6 +240,9 @@ class FastMatMul(MatMul):
         return ga, gb
 
     def _product(self, a, b):
+        out = _kernels(self.device).matmul_stack(a, b) if a.ndim >= 3 else _kernels(self.device).matmul(a, b)
+        if out is not None:
+            return out
         parts = threads.get_num_threads()
         if a.ndim < 3 or a.shape[:-2] != b.shape[:-2] or parts < 2 or not threads.allowed():
             return a @ b

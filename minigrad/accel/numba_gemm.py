@@ -1,0 +1,128 @@
+"""Matrix products on numba's threads: NumPy's own BLAS, one call per thread on a slice.
+
+NumPy's BLAS (OpenBLAS in its wheels) threads each product itself, and its idle threads
+spin for a while after each one, on the cores numba's kernels would use. With the
+products cut into slices that numba's threads hand to the BLAS one thread each, every
+pass of a step (products and kernels) runs on one pool of threads, as PyTorch's OpenMP
+pool does. :func:`load` finds ``cblas_sgemm`` and ``cblas_dgemm`` in the OpenBLAS NumPy
+loaded (threadpoolctl names its file); when it cannot, the products stay NumPy's. The loops
+(``minigrad/accel/numba_gemm_loops.py``) take the two functions' addresses as arguments,
+so numba caches them as it does the other kernels.
+
+The slices: the output's rows (or columns, when it has more of them) in as many parts as
+there are kernel threads, fixed by the shapes and that count alone, so a product gives the
+same bits every time for a given thread count.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from typing import Any
+
+import numpy as np
+
+_state: dict[str, Any] = {"loaded": None}
+MIN_WORK = 1 << 21  # m * n * k (summed over a stack): below this, NumPy's matmul on one thread
+
+
+def load() -> str | None:
+    """Find NumPy's cblas and compile the product loops; None when ready, else why not."""
+    if _state["loaded"] is not None:
+        return _state["loaded"] or None
+    why = _load()
+    _state["loaded"] = why or ""
+    return why
+
+
+def _load() -> str | None:
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        return "threadpoolctl is not installed"
+    here = os.path.dirname(os.path.dirname(np.__file__))  # NumPy's own BLAS sits in site-packages/numpy.libs
+    blas = [lib for lib in ThreadpoolController().lib_controllers if lib.user_api == "blas"]
+    blas.sort(key=lambda lib: not lib.filepath.startswith(os.path.join(here, "numpy")))
+    if not blas or blas[0].internal_api != "openblas":
+        return "NumPy's BLAS is not OpenBLAS"
+    lib = blas[0]
+    handle = ctypes.CDLL(lib.filepath)
+    prefix = getattr(lib, "prefix", "")
+    names = [(f"{p}cblas_sgemm{s}", f"{p}cblas_dgemm{s}") for p in ("scipy_", "") for s in ("64_", "")]
+    for sname, dname in names:
+        if hasattr(handle, sname) and hasattr(handle, dname):
+            break
+    else:
+        return f"no cblas_sgemm in {lib.filepath}"
+    int64 = "64_" in sname or prefix.endswith("64_")
+    _state["set_threads"] = lib.set_num_threads
+    _state["get_threads"] = lib.get_num_threads
+    from . import numba_gemm_loops
+
+    sgemm, dgemm = (ctypes.cast(getattr(handle, name), ctypes.c_void_p).value for name in (sname, dname))
+    _state["fns"] = (sgemm, dgemm, 64 if int64 else 32)
+    _state["loops"] = numba_gemm_loops
+    return None
+
+
+def blas_threads(n: int | None = None) -> int:
+    """NumPy's BLAS thread count; with ``n``, set it first."""
+    if n is not None:
+        _state["set_threads"](n)
+    return _state["get_threads"]()
+
+
+def _operand(a: np.ndarray) -> tuple[np.ndarray, int, int] | None:
+    """(array, transposed, leading dimension) for a 2-D array BLAS can read as it is."""
+    item = a.itemsize
+    s0, s1 = a.strides
+    if s1 == item and s0 >= max(1, a.shape[1]) * item and s0 % item == 0:
+        return a, 0, s0 // item
+    if s0 == item and s1 >= max(1, a.shape[0]) * item and s1 % item == 0:
+        return a, 1, s1 // item
+    return None
+
+
+def worth_threads(a: Any, b: Any) -> bool:
+    """Whether a @ b (2-D, or stacks of one shape) has enough work, m * n * k, for the threads."""
+    return a.ndim >= 2 and a.size * b.shape[-1] >= MIN_WORK
+
+
+def matmul(a: np.ndarray, b: np.ndarray, parts: int, out: np.ndarray | None = None) -> np.ndarray | None:
+    """a @ b for 2-D float32/float64 NumPy arrays of one dtype, on ``parts`` threads; None
+    when they do not fit (the caller then multiplies with NumPy)."""
+    if a.ndim != 2 or b.ndim != 2:
+        return None
+    if type(a) is not np.ndarray or type(b) is not np.ndarray:
+        return None
+    if a.dtype != b.dtype or a.dtype not in (np.float32, np.float64) or a.shape[1] != b.shape[0]:
+        return None
+    m, n = a.shape[0], b.shape[1]
+    oa, ob = _operand(a), _operand(b)
+    if oa is None or ob is None:
+        return None
+    if out is None:
+        out = np.empty((m, n), dtype=a.dtype)
+    _state["loops"].gemm(_state["fns"], a, oa[1], oa[2], b, ob[1], ob[2], out, max(1, parts))
+    return out
+
+
+def matmul_stack(a: np.ndarray, b: np.ndarray, parts: int) -> np.ndarray | None:
+    """a @ b for stacks (..., m, k) @ (..., k, n) with the same 1 or 2 leading axes and one
+    float dtype, the stack split over ``parts`` threads; None when they do not fit."""
+    if a.ndim != b.ndim or a.ndim not in (3, 4):
+        return None
+    if type(a) is not np.ndarray or type(b) is not np.ndarray:
+        return None
+    if a.dtype != b.dtype or a.dtype not in (np.float32, np.float64) or a.shape[-1] != b.shape[-2]:
+        return None
+    if a.shape[:-2] != b.shape[:-2]:
+        return None
+    a4, b4 = (a[None], b[None]) if a.ndim == 3 else (a, b)
+    oa, ob = _operand(a4[0, 0]), _operand(b4[0, 0])
+    if oa is None or ob is None:
+        return None
+    out = np.empty(a.shape[:-1] + b.shape[-1:], dtype=a.dtype)
+    out4 = out if out.ndim == 4 else out[None]
+    _state["loops"].gemm_stack(_state["fns"], a4, oa[1], oa[2], b4, ob[1], ob[2], out4, max(1, parts))
+    return out
