@@ -160,6 +160,23 @@ def bias_relu(out, bias) -> bool:
     return True
 
 
+def bias_add(out, bias) -> bool:
+    """out += bias in place (out (rows, n), bias (n,)), or False when they do not fit."""
+    if not _fits(out, bias) or out.ndim != 2 or bias.shape != out.shape[-1:] or out.shape[-1] == 0:
+        return False
+    _sized(out.size)
+    K.loops.bias_add(out, bias)
+    return True
+
+
+def column_sum(g2):
+    """The sum of g2's rows, or None when it does not fit."""
+    if not _fits(g2) or g2.ndim != 2 or 0 in g2.shape:
+        return None
+    _sized(g2.size)
+    return K.loops.column_sum(g2)
+
+
 def relu_backward(g2, y2, want_dbias):
     if not _fits(g2, y2) or g2.shape != y2.shape or g2.ndim != 2 or g2.shape[-1] == 0:
         return None

@@ -203,7 +203,7 @@ class FastLinear(Linear):
 
     def forward(self, x, weight, *bias):
         out = _mm(self.device, x.reshape(-1, x.shape[-1]), weight.T)
-        if bias:
+        if bias and not _kernels(self.device).bias_add(out, bias[0]):
             out += bias[0]
         return out.reshape(x.shape[:-1] + weight.shape[:1])
 
@@ -217,7 +217,10 @@ class FastLinear(Linear):
         gw = self.const(_mm(self.device, g2.T, x.reshape(-1, x.shape[-1]))) if need[1] else None
         if len(need) == 2:
             return gx, gw
-        return gx, gw, (self.const(g2.sum(0)) if need[2] else None)
+        if not need[2]:
+            return gx, gw, None
+        db = _kernels(self.device).column_sum(g2)
+        return gx, gw, self.const(g2.sum(0) if db is None else db)
 
 
 class FastMatMul(MatMul):
