@@ -83,8 +83,9 @@ def summary() -> str:
 
 
 def set_num_threads(n: int) -> None:
-    """Use ``n`` threads for data parallelism and large stacks of matrix products (like
-    ``torch.set_num_threads``); the numba kernels have their own count, :func:`set_kernel_threads`."""
+    """Use ``n`` threads for data parallelism and, unless :func:`set_kernel_threads` set a
+    count of their own, for the numba kernels and the large matrix products (like
+    ``torch.set_num_threads``)."""
     threads.set_num_threads(n)
     if _state["enabled"]:
         _state["parts"]["threads"] = _threads_part()
