@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from . import numba_gemm_loops
+
 _state: dict[str, Any] = {"loaded": None}
 MIN_WORK = 1 << 21  # m * n * k (summed over a stack): below this, NumPy's matmul on one thread
 
@@ -57,8 +59,6 @@ def _load() -> str | None:
     int64 = "64_" in sname or prefix.endswith("64_")
     _state["set_threads"] = lib.set_num_threads
     _state["get_threads"] = lib.get_num_threads
-    from . import numba_gemm_loops
-
     sgemm, dgemm = (ctypes.cast(getattr(handle, name), ctypes.c_void_p).value for name in (sname, dname))
     _state["fns"] = (sgemm, dgemm, 64 if int64 else 32)
     _state["loops"] = numba_gemm_loops
