@@ -17,7 +17,7 @@ from threading import get_ident
 import numba
 import numpy as np
 
-from . import numba_flash, numba_gemm, threads
+from . import numba_flash, numba_gemm, numba_gemm_loops, threads
 from . import numba_kernels as K
 
 _checked: list[list[str]] = []  # the self-check's failures, once it ran
@@ -165,7 +165,7 @@ def bias_add(out, bias) -> bool:
     if not _fits(out, bias) or out.ndim != 2 or bias.shape != out.shape[-1:] or out.shape[-1] == 0:
         return False
     _sized(out.size)
-    K.loops.bias_add(out, bias)
+    numba_gemm_loops.bias_add(out, bias)
     return True
 
 
@@ -174,7 +174,7 @@ def column_sum(g2):
     if not _fits(g2) or g2.ndim != 2 or 0 in g2.shape:
         return None
     _sized(g2.size)
-    return K.loops.column_sum(g2)
+    return numba_gemm_loops.column_sum(g2)
 
 
 def relu_backward(g2, y2, want_dbias):

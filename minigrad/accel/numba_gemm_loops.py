@@ -1,5 +1,5 @@
 """The compiled loops behind ``minigrad.accel.numba_gemm``: slices of a product, one BLAS call
-per numba thread.
+per numba thread; and a Linear layer's bias, added and summed on the same threads.
 
 The BLAS functions (NumPy's ``cblas_sgemm`` and ``cblas_dgemm``) arrive as addresses, and
 ``_cblas_gemm`` calls the one at an address: the compiled loops hold no address of this
@@ -12,6 +12,8 @@ import numpy as np
 from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic
+
+from .numba_loops import BLOCKS, _add_blocks, _block, _parallel
 
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
 _OPTIONS = {"cache": True, "nogil": True}
@@ -101,3 +103,30 @@ def gemm_stack(fns, a, ta, lda, b, tb, ldb, c, parts):
             _call(fns, m, n, k, a.ctypes.data + i * a.strides[0] + j * a.strides[1], ta, lda,
                   b.ctypes.data + i * b.strides[0] + j * b.strides[1], tb, ldb,
                   c.ctypes.data + s * m * n * item, n, single)  # fmt: skip
+
+
+@_parallel
+def bias_add(out, bias):
+    """In place on out (rows, n): out += bias (n,), row by row."""
+    for r in prange(out.shape[0]):
+        o = out[r]
+        for j in range(o.size):
+            o[j] = o[j] + bias[j]
+
+
+@_parallel
+def column_sum(g):
+    """sum_rows g (n,) for g (rows, n): a bias's gradient, summed per block of rows."""
+    rows, n = g.shape
+    blocks = max(1, min(rows, BLOCKS))
+    parts = np.zeros((blocks, n), dtype=g.dtype)
+    for b in prange(blocks):
+        lo, hi = _block(b, blocks, rows)
+        part = parts[b]
+        for r in range(lo, hi):
+            gr = g[r]
+            for j in range(n):
+                part[j] += gr[j]
+    total = np.zeros(n, dtype=g.dtype)
+    _add_blocks(parts, total)
+    return total

@@ -303,34 +303,6 @@ def softmax_backward(g, w, scale, out):
             o[j] = wr[j] * (gr[j] - dot) * scale
 
 
-# ---- a Linear layer's bias -------------------------------------------------------------------
-@_parallel
-def bias_add(out, bias):
-    """In place on out (rows, n): out += bias (n,), row by row."""
-    for r in prange(out.shape[0]):
-        o = out[r]
-        for j in range(o.size):
-            o[j] = o[j] + bias[j]
-
-
-@_parallel
-def column_sum(g):
-    """sum_rows g (n,) for g (rows, n): a bias's gradient, summed per block of rows."""
-    rows, n = g.shape
-    blocks = max(1, min(rows, BLOCKS))
-    parts = np.zeros((blocks, n), dtype=g.dtype)
-    for b in prange(blocks):
-        lo, hi = _block(b, blocks, rows)
-        part = parts[b]
-        for r in range(lo, hi):
-            gr = g[r]
-            for j in range(n):
-                part[j] += gr[j]
-    total = np.zeros(n, dtype=g.dtype)
-    _add_blocks(parts, total)
-    return total
-
-
 # ---- ReLU ---------------------------------------------------------------------------------
 @_parallel
 def bias_relu(out, bias):
