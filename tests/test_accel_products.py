@@ -166,3 +166,22 @@ def test_data_parallel_chunks_run_one_thread_each_and_give_the_count_back(split_
     minigrad.data_parallel_backward(loss, chunks, [a])
     assert seen == [1, 1]
     assert cpu.get_threads() == 2  # the calling thread, which ran a chunk, has its count back
+
+
+def test_without_the_products_the_default_is_one_kernel_thread(monkeypatch):
+    """Where the products cannot run on numba's threads (NumPy's BLAS is not OpenBLAS), the
+    kernels stay on one thread by default: split beside another BLAS's threads they stall."""
+    monkeypatch.setattr(cpu, "use_thread_products", lambda on: "NumPy's BLAS is not OpenBLAS" if on else None)
+    previous = minigrad.get_num_threads()
+    minigrad.accel.set_kernel_threads(None)
+    try:
+        minigrad.set_num_threads(2)
+        text = minigrad.accel.enable(malloc=False)
+        assert "products: off (NumPy's BLAS is not OpenBLAS" in text
+        assert "cpu: on (numba" in text and "1 kernel threads" in text and cpu.get_threads() == 1
+        minigrad.accel.set_kernel_threads(2)  # asked for: given
+        assert cpu.get_threads() == 2 and "2 kernel threads" in minigrad.accel.status()
+    finally:
+        minigrad.set_num_threads(previous)
+        minigrad.accel.set_kernel_threads(1)
+        minigrad.accel.disable()

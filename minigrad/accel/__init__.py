@@ -41,7 +41,8 @@ def enable(*, malloc: bool = True) -> str:
     registry.clear()
     parts["cpu"] = ops.register_cpu(_kernel_threads())
     parts["cuda"] = ops.register_cuda()
-    parts["products"] = _products_part()
+    _state["parts"] = parts
+    _apply_kernel_threads()
     if malloc:
         allocator.keep_freed_memory()
     parts["malloc"] = allocator.status()
@@ -126,11 +127,18 @@ def _cpu_kernels() -> Any:
 
 
 def _apply_kernel_threads() -> None:
+    """Set the kernel threads, and the products on them; without the products (NumPy's BLAS
+    is not OpenBLAS, say), the default count falls back to one kernel thread, since a kernel
+    split over threads stalls beside another library's spinning BLAS threads."""
     kernels = _cpu_kernels()
-    if kernels is not None:
-        kernels.set_threads(_kernel_threads())
-        _state["parts"]["cpu"] = f"on (numba {kernels.version()}, {kernels.get_threads()} kernel threads)"
+    if kernels is None:
+        _state["parts"]["products"] = _products_part()
+        return
+    kernels.set_threads(_kernel_threads())
     _state["parts"]["products"] = _products_part()
+    if _state["kernel_threads"] is None and not _state["parts"]["products"].startswith("on"):
+        kernels.set_threads(1)
+    _state["parts"]["cpu"] = f"on (numba {kernels.version()}, {kernels.get_threads()} kernel threads)"
 
 
 def _products_part() -> str:
