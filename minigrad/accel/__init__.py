@@ -100,7 +100,8 @@ def _threads_part() -> str:
 
 def set_kernel_threads(n: int | None) -> None:
     """Split each numba kernel, and each large matrix product, over ``n`` threads (None, the
-    default: :func:`set_num_threads`'s count, which defaults to the CPUs this process may use).
+    default: :func:`set_num_threads`'s count, which defaults to the CPUs this process may use;
+    one where the products cannot run on numba's threads, see below).
 
     With two or more, the products run as slices on numba's threads, one BLAS thread each,
     and NumPy's own BLAS is held to one thread while the acceleration is on: one pool of
