@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import minigrad
+from encoder.attention import MultiHeadAttention
 
 pytest.importorskip("numba", reason="the acceleration's CPU kernels need numba (the fast extra)")
 from test_accel import CASE_IDS, _case, _training_losses, assert_agree, run  # noqa: E402
@@ -32,7 +33,11 @@ def split_everything(monkeypatch):
     calls = []
     for name in ("matmul", "matmul_stack"):
         real = getattr(numba_gemm, name)
-        monkeypatch.setattr(numba_gemm, name, lambda *a, _real=real, _name=name: calls.append(_name) or _real(*a))
+        def counted(*a, _real=real, _name=name, **kw):
+            calls.append(_name)
+            return _real(*a, **kw)
+
+        monkeypatch.setattr(numba_gemm, name, counted)
     previous = minigrad.get_num_threads()
     yield calls
     minigrad.set_num_threads(previous)
@@ -185,3 +190,26 @@ def test_without_the_products_the_default_is_one_kernel_thread(monkeypatch):
         minigrad.set_num_threads(previous)
         minigrad.accel.set_kernel_threads(1)
         minigrad.accel.disable()
+
+
+def test_attention_outputs_and_gradients_come_in_the_layout_where_merging_heads_is_a_view(split_everything):
+    """The attention output and the gradients of q, k and v are views of (batch, seq, heads, d)
+    arrays, so merge_heads (forward) and split_heads's backward do not copy them."""
+    r = np.random.default_rng(5)
+    q = r.standard_normal((2, 6, 4, 8)).transpose(0, 2, 1, 3)  # (batch, heads, seq, d) views, as split_heads gives
+    scores = r.standard_normal((2, 4, 6, 6))
+    out = numba_gemm.matmul_stack(scores, q, 2, heads_layout=True)
+    np.testing.assert_allclose(out, scores @ q, rtol=1e-12, atol=1e-12)
+    merged = out.transpose(0, 2, 1, 3).reshape(2, 6, 32)
+    assert np.shares_memory(merged, out)  # a view: no copy
+    _on()
+    x = minigrad.randn(2, 5, 16, requires_grad=True)
+    mha = MultiHeadAttention(16, 4)
+    y = mha(x)[0]
+    u = minigrad.tensor(r.standard_normal(y.shape), dtype=y.dtype)
+    (y * u).sum().backward()
+    got = x.grad.numpy()
+    minigrad.accel.disable()
+    x.grad = None
+    (mha(x)[0] * u).sum().backward()
+    np.testing.assert_allclose(got, x.grad.numpy(), rtol=1e-5, atol=1e-6)

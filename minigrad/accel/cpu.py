@@ -103,12 +103,12 @@ def matmul(a, b):
     return numba_gemm.matmul(a, b, _here())
 
 
-def matmul_stack(a, b):
-    """a @ b for stacks of matrices on numba's threads, or None."""
+def matmul_stack(a, b, heads_layout=False):
+    """a @ b for stacks of matrices on numba's threads, or None (``numba_gemm.matmul_stack``)."""
     if not _products[0] or not numba_gemm.worth_threads(a, b) or _here() < 2:
         return None
     _sized(SMALL)
-    return numba_gemm.matmul_stack(a, b, _here())
+    return numba_gemm.matmul_stack(a, b, _here(), heads_layout)
 
 
 _fits = K.supported  # plain C-contiguous float32/float64 NumPy arrays of one dtype (None skipped)

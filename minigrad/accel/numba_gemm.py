@@ -107,9 +107,13 @@ def matmul(a: np.ndarray, b: np.ndarray, parts: int, out: np.ndarray | None = No
     return out
 
 
-def matmul_stack(a: np.ndarray, b: np.ndarray, parts: int) -> np.ndarray | None:
+def matmul_stack(a: np.ndarray, b: np.ndarray, parts: int, heads_layout: bool = False) -> np.ndarray | None:
     """a @ b for stacks (..., m, k) @ (..., k, n) with the same 1 or 2 leading axes and one
-    float dtype, the stack split over ``parts`` threads; None when they do not fit."""
+    float dtype, the stack split over ``parts`` threads; None when they do not fit.
+
+    ``heads_layout`` (4-D only): the (B, H, m, n) result is a view of a C-contiguous
+    (B, m, H, n) array, the layout in which merging the heads, (B, m, H * n), is a view
+    instead of a copy (attention's output, and the gradients of q, k and v)."""
     if a.ndim != b.ndim or a.ndim not in (3, 4):
         return None
     if type(a) is not np.ndarray or type(b) is not np.ndarray:
@@ -122,7 +126,12 @@ def matmul_stack(a: np.ndarray, b: np.ndarray, parts: int) -> np.ndarray | None:
     oa, ob = _operand(a4[0, 0]), _operand(b4[0, 0])
     if oa is None or ob is None:
         return None
-    out = np.empty(a.shape[:-1] + b.shape[-1:], dtype=a.dtype)
+    m, n = a.shape[-2], b.shape[-1]
+    if heads_layout and a.ndim == 4:
+        out = np.empty((a.shape[0], m, a.shape[1], n), dtype=a.dtype).transpose(0, 2, 1, 3)
+        ldc = a.shape[1] * n
+    else:
+        out, ldc = np.empty(a.shape[:-1] + (n,), dtype=a.dtype), n
     out4 = out if out.ndim == 4 else out[None]
-    _state["loops"].gemm_stack(_state["fns"], a4, oa[1], oa[2], b4, ob[1], ob[2], out4, max(1, parts))
+    _state["loops"].gemm_stack(_state["fns"], a4, oa[1], oa[2], b4, ob[1], ob[2], out4, ldc, max(1, parts))
     return out

@@ -89,8 +89,9 @@ def gemm(fns, a, ta, lda, b, tb, ldb, c, parts):
 
 
 @njit(parallel=True, **_OPTIONS)
-def gemm_stack(fns, a, ta, lda, b, tb, ldb, c, parts):
-    """c[i, j] = a[i, j] @ b[i, j] for 4-D stacks (c C-contiguous), the stack cut into ``parts``."""
+def gemm_stack(fns, a, ta, lda, b, tb, ldb, c, ldc, parts):
+    """c[i, j] = a[i, j] @ b[i, j] for 4-D stacks, the stack cut into ``parts``; each c[i, j]
+    has rows ``ldc`` elements apart and contiguous columns."""
     outer, inner, m, k = a.shape
     n = b.shape[3]
     count = outer * inner
@@ -102,7 +103,7 @@ def gemm_stack(fns, a, ta, lda, b, tb, ldb, c, parts):
             i, j = s // inner, s % inner
             _call(fns, m, n, k, a.ctypes.data + i * a.strides[0] + j * a.strides[1], ta, lda,
                   b.ctypes.data + i * b.strides[0] + j * b.strides[1], tb, ldb,
-                  c.ctypes.data + s * m * n * item, n, single)  # fmt: skip
+                  c.ctypes.data + i * c.strides[0] + j * c.strides[1], ldc, single)  # fmt: skip
 
 
 @_parallel

@@ -39,9 +39,10 @@ def _mm(device: str, a: Any, b: Any) -> Any:
     return a @ b if out is None else out
 
 
-def _mm_stack(device: str, a: Any, b: Any) -> Any:
-    """a @ b for stacks of matrices with the same leading axes."""
-    out = _kernels(device).matmul_stack(a, b)
+def _mm_stack(device: str, a: Any, b: Any, heads_layout: bool = False) -> Any:
+    """a @ b for stacks of matrices with the same leading axes (``heads_layout``: see
+    ``minigrad.accel.numba_gemm.matmul_stack``)."""
+    out = _kernels(device).matmul_stack(a, b, heads_layout)
     return a @ b if out is None else out
 
 
@@ -104,8 +105,9 @@ class FastAttentionWeights(AttentionWeights):
         if ds is None:
             return super().backward(g)
         q, k = self.inputs[0].data, self.inputs[1].data
-        dq = self.const(sum_to_array(_mm_stack(self.device, ds, k), q.shape)) if need[0] else None
-        dk = self.const(sum_to_array(_mm_stack(self.device, ds.swapaxes(-1, -2), q), k.shape)) if need[1] else None
+        dev = self.device  # dq and dk in the layout where split_heads's backward is a view
+        dq = self.const(sum_to_array(_mm_stack(dev, ds, k, True), q.shape)) if need[0] else None
+        dk = self.const(sum_to_array(_mm_stack(dev, ds.swapaxes(-1, -2), q, True), k.shape)) if need[1] else None
         return dq, dk
 
 
@@ -231,7 +233,7 @@ class FastMatMul(MatMul):
     min_size = 1 << 18  # output elements; below this a hand-off to a thread costs more than it saves
 
     def forward(self, a, b):
-        return self._product(a, b)
+        return self._product(a, b, heads_layout=True)  # attention's output: merging its heads is a view
 
     def backward(self, g):
         a, b = self.inputs[0].data, self.inputs[1].data
@@ -239,11 +241,12 @@ class FastMatMul(MatMul):
             return super().backward(g)
         need = self.needs_input_grad
         ga = self.const(self._product(g.data, b.swapaxes(-1, -2))) if need[0] else None
-        gb = self.const(self._product(a.swapaxes(-1, -2), g.data)) if need[1] else None
-        return ga, gb
+        gb = self.const(self._product(a.swapaxes(-1, -2), g.data, heads_layout=True)) if need[1] else None
+        return ga, gb  # ga (attention's dL/dweights) stays C-contiguous, for the softmax's backward kernel
 
-    def _product(self, a, b):
-        out = _kernels(self.device).matmul_stack(a, b) if a.ndim >= 3 else _kernels(self.device).matmul(a, b)
+    def _product(self, a, b, heads_layout=False):
+        kernels = _kernels(self.device)
+        out = kernels.matmul_stack(a, b, heads_layout) if a.ndim >= 3 else kernels.matmul(a, b)
         if out is not None:
             return out
         parts = threads.get_num_threads()
