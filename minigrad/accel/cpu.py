@@ -44,15 +44,15 @@ SMALL = 1 << 15  # elements: below this a kernel runs on the calling thread alon
 
 def set_threads(n: int) -> int:
     _wanted[0] = n
-    use_in_this_thread(n)
-    return _asked[get_ident()]
+    return use_in_this_thread(n)
 
 
-def use_in_this_thread(n: int | None = None) -> None:
+def use_in_this_thread(n: int | None = None) -> int:
     """Give this thread ``n`` kernel threads (default: the count asked for): numba's setting
     is per calling thread, and a worker thread starts with numba's default (every core)."""
     me = get_ident()
     _asked[me] = _actual[me] = K.set_threads(_wanted[0] if n is None else n)
+    return _asked[me]
 
 
 def _here() -> int:
@@ -63,13 +63,17 @@ def _here() -> int:
     return _asked[me]
 
 
+def _run_on(n: int) -> None:
+    """numba's count in this thread for the next kernel (set only when it changes)."""
+    me = get_ident()
+    if _actual[me] != n:
+        _actual[me] = K.set_threads(n)
+
+
 def _sized(size: int) -> None:
     """Run the next kernel on this thread's count, or on the calling thread alone for a small
     array (waking the other threads would cost more than they save)."""
-    want = _here() if size >= SMALL else 1
-    me = get_ident()
-    if _actual[me] != want:
-        _actual[me] = K.set_threads(want)
+    _run_on(_here() if size >= SMALL else 1)
 
 
 def get_threads() -> int:
@@ -95,20 +99,25 @@ def use_thread_products(on: bool) -> str | None:
     return why
 
 
+def _product_threads(a, b) -> int:
+    """The threads a @ b is split over (numba's count set to it), or 0: NumPy's matmul runs it."""
+    n = _here()
+    if not _products[0] or n < 2 or not numba_gemm.worth_threads(a, b):
+        return 0
+    _run_on(n)
+    return n
+
+
 def matmul(a, b):
     """a @ b for 2-D arrays on numba's threads, or None (NumPy's matmul then)."""
-    if not _products[0] or not numba_gemm.worth_threads(a, b) or _here() < 2:
-        return None
-    _sized(SMALL)
-    return numba_gemm.matmul(a, b, _here())
+    n = _product_threads(a, b)
+    return numba_gemm.matmul(a, b, n) if n else None
 
 
 def matmul_stack(a, b, heads_layout=False):
     """a @ b for stacks of matrices on numba's threads, or None (``numba_gemm.matmul_stack``)."""
-    if not _products[0] or not numba_gemm.worth_threads(a, b) or _here() < 2:
-        return None
-    _sized(SMALL)
-    return numba_gemm.matmul_stack(a, b, _here(), heads_layout)
+    n = _product_threads(a, b)
+    return numba_gemm.matmul_stack(a, b, n, heads_layout) if n else None
 
 
 _fits = K.supported  # plain C-contiguous float32/float64 NumPy arrays of one dtype (None skipped)

@@ -24,12 +24,13 @@ import numpy as np
 
 from . import numba_gemm_loops
 
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _state: dict[str, Any] = {"loaded": None}
 MIN_WORK = 1 << 21  # m * n * k (summed over a stack): below this, NumPy's matmul on one thread
 
 
 def load() -> str | None:
-    """Find NumPy's cblas and compile the product loops; None when ready, else why not."""
+    """Find NumPy's cblas (once); None when the products can run, else why not."""
     if _state["loaded"] is not None:
         return _state["loaded"] or None
     why = _load()
@@ -61,7 +62,6 @@ def _load() -> str | None:
     _state["get_threads"] = lib.get_num_threads
     sgemm, dgemm = (ctypes.cast(getattr(handle, name), ctypes.c_void_p).value for name in (sname, dname))
     _state["fns"] = (sgemm, dgemm, 64 if int64 else 32)
-    _state["loops"] = numba_gemm_loops
     return None
 
 
@@ -72,15 +72,20 @@ def blas_threads(n: int | None = None) -> int:
     return _state["get_threads"]()
 
 
-def _operand(a: np.ndarray) -> tuple[np.ndarray, int, int] | None:
-    """(array, transposed, leading dimension) for a 2-D array BLAS can read as it is."""
+def _operand(a: np.ndarray) -> tuple[int, int] | None:
+    """(transposed, leading dimension) for a 2-D array BLAS can read as it is, else None."""
     item = a.itemsize
     s0, s1 = a.strides
     if s1 == item and s0 >= max(1, a.shape[1]) * item and s0 % item == 0:
-        return a, 0, s0 // item
+        return 0, s0 // item
     if s0 == item and s1 >= max(1, a.shape[0]) * item and s1 % item == 0:
-        return a, 1, s1 // item
+        return 1, s1 // item
     return None
+
+
+def _floats(a: Any, b: Any) -> bool:
+    """NumPy arrays of one float dtype, float32 or float64."""
+    return type(a) is np.ndarray and type(b) is np.ndarray and a.dtype == b.dtype and a.dtype in _FLOATS
 
 
 def worth_threads(a: Any, b: Any) -> bool:
@@ -91,11 +96,7 @@ def worth_threads(a: Any, b: Any) -> bool:
 def matmul(a: np.ndarray, b: np.ndarray, parts: int, out: np.ndarray | None = None) -> np.ndarray | None:
     """a @ b for 2-D float32/float64 NumPy arrays of one dtype, on ``parts`` threads; None
     when they do not fit (the caller then multiplies with NumPy)."""
-    if a.ndim != 2 or b.ndim != 2:
-        return None
-    if type(a) is not np.ndarray or type(b) is not np.ndarray:
-        return None
-    if a.dtype != b.dtype or a.dtype not in (np.float32, np.float64) or a.shape[1] != b.shape[0]:
+    if a.ndim != 2 or b.ndim != 2 or not _floats(a, b) or a.shape[1] != b.shape[0]:
         return None
     m, n = a.shape[0], b.shape[1]
     oa, ob = _operand(a), _operand(b)
@@ -103,7 +104,7 @@ def matmul(a: np.ndarray, b: np.ndarray, parts: int, out: np.ndarray | None = No
         return None
     if out is None:
         out = np.empty((m, n), dtype=a.dtype)
-    _state["loops"].gemm(_state["fns"], a, oa[1], oa[2], b, ob[1], ob[2], out, max(1, parts))
+    numba_gemm_loops.gemm(_state["fns"], a, *oa, b, *ob, out, max(1, parts))
     return out
 
 
@@ -114,13 +115,9 @@ def matmul_stack(a: np.ndarray, b: np.ndarray, parts: int, heads_layout: bool = 
     ``heads_layout`` (4-D only): the (B, H, m, n) result is a view of a C-contiguous
     (B, m, H, n) array, the layout in which merging the heads, (B, m, H * n), is a view
     instead of a copy (attention's output, and the gradients of q, k and v)."""
-    if a.ndim != b.ndim or a.ndim not in (3, 4):
+    if a.ndim != b.ndim or a.ndim not in (3, 4) or not _floats(a, b):
         return None
-    if type(a) is not np.ndarray or type(b) is not np.ndarray:
-        return None
-    if a.dtype != b.dtype or a.dtype not in (np.float32, np.float64) or a.shape[-1] != b.shape[-2]:
-        return None
-    if a.shape[:-2] != b.shape[:-2]:
+    if a.shape[-1] != b.shape[-2] or a.shape[:-2] != b.shape[:-2]:
         return None
     a4, b4 = (a[None], b[None]) if a.ndim == 3 else (a, b)
     oa, ob = _operand(a4[0, 0]), _operand(b4[0, 0])
@@ -133,5 +130,5 @@ def matmul_stack(a: np.ndarray, b: np.ndarray, parts: int, heads_layout: bool = 
     else:
         out, ldc = np.empty(a.shape[:-1] + (n,), dtype=a.dtype), n
     out4 = out if out.ndim == 4 else out[None]
-    _state["loops"].gemm_stack(_state["fns"], a4, oa[1], oa[2], b4, ob[1], ob[2], out4, ldc, max(1, parts))
+    numba_gemm_loops.gemm_stack(_state["fns"], a4, *oa, b4, *ob, out4, ldc, max(1, parts))
     return out
