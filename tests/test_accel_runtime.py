@@ -65,6 +65,28 @@ def test_refusals_raise_before_anything_changes():
         np.testing.assert_array_equal(x, 1.0)
 
 
+def test_supported_accepts_only_writable_contiguous_floats_of_one_dtype():
+    x, f32 = np.ones((4, 6)), np.ones((4, 6), dtype="float32")
+    read_only = x.copy()
+    read_only.flags.writeable = False
+    assert K.supported(x) and K.supported(f32) and K.supported(x, None, x[1]) and K.supported(None, f32)
+    refused = {
+        "nothing": (),
+        "only None": (None, None),
+        "a list": ([1.0, 2.0],),
+        "ints": (np.ones((4, 6), dtype=int),),
+        "float16": (np.ones(3, dtype="float16"),),
+        "mixed float dtypes": (x, f32),
+        "mixed after a None": (x, None, f32),
+        "transposed": (x, x.T),
+        "a strided view": (x[:, ::2],),
+        "read-only": (x, read_only),
+        "an ndarray subclass": (x.view(type("Sub", (np.ndarray,), {})),),
+    }
+    for name, arrays in refused.items():
+        assert not K.supported(*arrays), name
+
+
 # ---- threads ----------------------------------------------------------------------------------
 def _run_everything(rng_seed=0):
     """Every kernel once on arrays big enough for several threads' rows; all results."""

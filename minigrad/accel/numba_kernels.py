@@ -41,15 +41,22 @@ _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 def supported(*arrays: Any) -> bool:
     """True when ``arrays`` (None entries skipped) are writable NumPy arrays of one dtype,
     float32 or float64, and C-contiguous: what the kernels can write in place."""
-    present = [a for a in arrays if a is not None]
-    return bool(present) and all(
-        type(a) is np.ndarray
-        and a.dtype == present[0].dtype
-        and a.dtype in _FLOATS
-        and a.flags.c_contiguous
-        and a.flags.writeable
-        for a in present
-    )
+    dtype = None
+    for a in arrays:
+        if a is None:
+            continue
+        if type(a) is not np.ndarray:
+            return False
+        if dtype is None:
+            dtype = a.dtype
+            if dtype not in _FLOATS:
+                return False
+        elif a.dtype != dtype:
+            return False
+        flags = a.flags
+        if not (flags.c_contiguous and flags.writeable):
+            return False
+    return dtype is not None
 
 
 def _writable(name: str, *arrays: Any) -> None:
