@@ -150,6 +150,11 @@ CASES = {
             [(1, 3, 5, 4), (1, 3, 6, 4), (1, 3, 6, 2)],
         ),
     ],
+    "FastAdd": [  # one shape with at least cpu.SMALL elements: the kernel; the others: the reference's add
+        ("large", lambda a, b: a + b, [(256, 160), (256, 160)]),
+        ("small", lambda a, b: a + b, [(6, 5), (6, 5)]),
+        ("broadcast", lambda a, b: a + b, [(6, 5), (5,)]),
+    ],
     "FastIndexAddZeros": [  # the backward of an embedding lookup and of integer indexing
         ("embedding", lambda w: F.embedding(minigrad.tensor([[1, 3, 1], [0, 3, 3]]), w), [(5, 4)]),
         ("getitem", lambda x: x[minigrad.tensor([2, 0, 2, 1])], [(4, 3)]),
@@ -198,6 +203,36 @@ def test_the_embedding_gradient_runs_the_accelerated_scatter_add(monkeypatch):
     F.embedding(minigrad.tensor([[1, 3, 1]]), w).sum().backward()
     assert calls == [(1, 3)]
     np.testing.assert_array_equal(w.grad.numpy()[:, 0], [0, 2, 0, 1, 0])
+
+
+def test_the_large_add_runs_on_the_kernel_threads_with_numpys_bits(monkeypatch):
+    from minigrad.accel import numba_add
+
+    calls = []
+    real = numba_add.add
+    monkeypatch.setattr(numba_add, "add", lambda a, b, out, parts: calls.append(parts) or real(a, b, out, parts))
+    r = rng(5)
+    a, b = r.standard_normal((300, 128)), r.standard_normal((300, 128))
+    a[0, :4], b[0, :4] = [np.nan, np.inf, -0.0, np.inf], [1.0, -np.inf, -0.0, 1.0]  # NaN, inf - inf, -0 + -0
+    minigrad.accel.enable(malloc=False)
+    minigrad.accel.set_kernel_threads(2)
+    try:
+        for dtype in ("float64", "float32"):
+            x, y = (minigrad.tensor(v, dtype=dtype) for v in (a, b))
+            got = (x + y).numpy()
+            with np.errstate(invalid="ignore"):  # inf - inf: NumPy warns; the kernel gives the same NaN silently
+                want = x.numpy() + y.numpy()
+            assert got.dtype == dtype
+            np.testing.assert_array_equal(got.view(f"u{got.itemsize}"), want.view(f"u{got.itemsize}"))
+        assert calls == [2, 2]
+        c, d = r.standard_normal((300, 128)), r.standard_normal((300, 128))
+        for x, y in [(c[:, :64], d[:, :64]), (c[:2], d[:2]), (c, d[0]), (c.astype(int), d.astype(int))]:
+            (minigrad.tensor(x) + minigrad.tensor(y)).numpy()  # a view, small, broadcast, integers: NumPy's add
+        minigrad.accel.set_kernel_threads(1)
+        (minigrad.tensor(c) + minigrad.tensor(d)).numpy()  # one kernel thread: NumPy's add as well
+        assert calls == [2, 2]
+    finally:
+        minigrad.accel.set_kernel_threads(1)
 
 
 def test_a_layout_the_kernels_do_not_take_runs_the_reference_code():

@@ -16,6 +16,7 @@ from typing import Any
 
 from .. import registry
 from ..autograd import is_grad_enabled
+from ..ops.arithmetic import Add
 from ..ops.attention import AttentionWeights
 from ..ops.flash_attention import FlashAttention
 from ..ops.indexing import IndexAddZeros
@@ -199,6 +200,15 @@ class FastIndexAddZeros(IndexAddZeros):
         return super().forward(g, shape=shape, index=index, advanced=advanced)
 
 
+class FastAdd(Add):
+    """Two large arrays of one shape added on the kernel threads (a residual connection, or
+    the engine's first sum of two gradients); any other add is the reference's."""
+
+    def forward(self, a, b):
+        out = _kernels(self.device).add(a, b)
+        return super().forward(a, b) if out is None else out
+
+
 class FastLinear(Linear):
     """First-order backward on the arrays: the two products and the bias's sum, without a
     node (and its bookkeeping) for each of the five ops the reference formula applies."""
@@ -264,10 +274,10 @@ class FastMatMul(MatMul):
 
 
 OPS = (FastLayerNorm, FastAttentionWeights, FastSoftmax, FastLinear, FastLinearReLU, FastIndexAddZeros,
-       FastMatMul, FastFlashAttention)  # fmt: skip
-# the GPU runs a stack of matrices as one batched product already; FlashAttention has no CuPy kernels
-# yet (on a GPU the reference op runs, on CuPy arrays)
-CPU_ONLY = (FastMatMul, FastFlashAttention)
+       FastMatMul, FastFlashAttention, FastAdd)  # fmt: skip
+# the GPU runs a stack of matrices as one batched product already, and an add as one kernel;
+# FlashAttention has no CuPy kernels yet (on a GPU the reference op runs, on CuPy arrays)
+CPU_ONLY = (FastMatMul, FastFlashAttention, FastAdd)
 
 
 def kernels_for(device: str) -> Any:
