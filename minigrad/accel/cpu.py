@@ -99,13 +99,21 @@ def use_thread_products(on: bool) -> str | None:
     return why
 
 
-def _product_threads(a, b) -> int:
-    """The threads a @ b is split over (numba's count set to it), or 0: NumPy's matmul runs it."""
+def _split_threads() -> int:
+    """This thread's kernel thread count, set in numba for the next kernel, when it is two or
+    more; else 0 (the caller then leaves the work to NumPy)."""
     n = _here()
-    if not _products[0] or n < 2 or not numba_gemm.worth_threads(a, b):
+    if n < 2:
         return 0
     _run_on(n)
     return n
+
+
+def _product_threads(a, b) -> int:
+    """The threads a @ b is split over (numba's count set to it), or 0: NumPy's matmul runs it."""
+    if not _products[0] or not numba_gemm.worth_threads(a, b):
+        return 0
+    return _split_threads()
 
 
 def matmul(a, b):
@@ -193,10 +201,9 @@ def add(a, b):
         return None
     if a.dtype != b.dtype or a.dtype not in K._FLOATS or not (a.flags.c_contiguous and b.flags.c_contiguous):
         return None
-    n = _here()
-    if n < 2:
+    n = _split_threads()
+    if not n:
         return None
-    _run_on(n)
     out = np.empty(a.shape, dtype=a.dtype)
     numba_add.add(a, b, out, n)
     return out
