@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from . import numba_gemm_loops
+from . import numba_gemm_loops, numba_tiles
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _state: dict[str, Any] = {"loaded": None}
@@ -130,5 +130,8 @@ def matmul_stack(a: np.ndarray, b: np.ndarray, parts: int, heads_layout: bool = 
     else:
         out, ldc = np.empty(a.shape[:-1] + (n,), dtype=a.dtype), n
     out4 = out if out.ndim == 4 else out[None]
-    numba_gemm_loops.gemm_stack(_state["fns"], a4, *oa, b4, *ob, out4, ldc, max(1, parts))
+    if numba_tiles.fits(m, a.shape[-1], n, a.itemsize):
+        numba_tiles.stack_product(a4, b4, out4, max(1, parts))
+    else:
+        numba_gemm_loops.gemm_stack(_state["fns"], a4, *oa, b4, *ob, out4, ldc, max(1, parts))
     return out

@@ -1,0 +1,215 @@
+"""Stacks of small matrix products in registers: attention's products, one per batch entry and head.
+
+Attention multiplies one small pair of matrices per batch entry and head, (seq, d_head) by
+(d_head, seq) for the scores. A BLAS call per pair spends much of its time on set-up made
+for large matrices (packing both operands, blocking for caches the pair fits in already),
+and the heads of attention's layouts lie interleaved in memory (the (batch, seq, heads,
+d_head) array that splitting the heads views), so that one head's rows are far apart. Here:
+
+* each thread takes whole batch entries (:func:`split_heads`; a batch entry's heads split
+  only when there are fewer entries than threads) and first copies their b (and a, unless
+  each a[i, j] lies in one block of its own) into contiguous buffers, reading memory in the
+  order it lies (:func:`gather`): every row of b then comes with vector loads;
+* each product c = a @ b is computed in tiles of 4 rows by 2 vectors (16 columns in float32,
+  8 in float64): the tile's 8 accumulators stay in registers while p runs over k, one fused
+  multiply-add per vector and step, and the tile is written to c once. numba's loops do not
+  keep such a tile in registers, so :func:`_tile` writes it as LLVM vector instructions
+  (``llvm.fma``; AVX2 registers on x86).
+
+Each entry is c[i, j] = sum_p a[i, p] * b[p, j], summed in the order p = 0, 1, ..., k - 1 with
+one rounding per multiply-add, whatever the thread count. :func:`fits` says which shapes
+this takes (the caller, ``numba_gemm.matmul_stack``, uses BLAS for the others). Nothing
+here knows tensors or autograd.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numba
+import numpy as np
+from llvmlite import binding, ir
+from numba import njit, prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+ROWS = 4  # rows of c per tile
+VECTOR_BYTES = 32  # one AVX register
+MAX_PANEL_BYTES = 64 * 1024  # one b's (k, n) copy, at most; larger products stay BLAS's
+UNIT_BYTES = 256 * 1024  # the b copies of one work unit, at most (they stay in the core's cache)
+_OPTIONS = {"cache": True, "nogil": True}
+_host: list[bool] = []
+
+
+def vector_fma() -> bool:
+    """Whether this CPU has the vector fused multiply-add the tiles are written for (x86: AVX2
+    and FMA); elsewhere LLVM would split each tile's instructions into slow scalar calls."""
+    if not _host:
+        features = binding.get_host_cpu_features()
+        _host.append(bool(features.get("avx2")) and bool(features.get("fma")))
+    return _host[0]
+
+
+def columns(itemsize: int) -> int:
+    """Columns of c per tile: two vectors of the dtype."""
+    return 2 * VECTOR_BYTES // itemsize
+
+
+def fits(m: int, k: int, n: int, itemsize: int) -> bool:
+    """Whether (m, k) @ (k, n) products run in tiles: whole tiles, and a b small enough to copy."""
+    return (
+        m % ROWS == 0 and n % columns(itemsize) == 0 and 0 < k * n * itemsize <= MAX_PANEL_BYTES and vector_fma()
+    )
+
+
+@intrinsic
+def _tile(typingctx, like, a, a_row, a_col, b, ldb, c, ldc, k):
+    """c[r, :w] = sum_p a[r * a_row + p * a_col] * b[p * ldb : p * ldb + w] for r < ROWS, with w =
+    columns(): a, b and c are addresses, the strides are in elements of ``like``'s dtype."""
+    if not isinstance(like, types.Array) or like.dtype not in (types.float32, types.float64):
+        return None
+    bits = like.dtype.bitwidth
+    sig = types.void(like, a, a_row, a_col, b, ldb, c, ldc, k)
+
+    def codegen(context, builder, signature, args):
+        _, a, a_row, a_col, b, ldb, c, ldc, k = args
+        real = ir.FloatType() if bits == 32 else ir.DoubleType()
+        lanes = VECTOR_BYTES * 8 // bits
+        vec = ir.VectorType(real, lanes)
+        align = bits // 8
+        fma_type = ir.FunctionType(vec, [vec] * 3)
+        fma = cgutils.get_or_insert_function(builder.module, fma_type, f"llvm.fma.v{lanes}f{bits}")
+        index = a_row.type
+        pa, pb, pc = (builder.inttoptr(v, ir.PointerType()) for v in (a, b, c))
+        accumulators = [cgutils.alloca_once_value(builder, ir.Constant(vec, [0.0] * lanes)) for _ in range(2 * ROWS)]
+        undef = ir.Constant(vec, ir.Undefined)
+        first = ir.Constant(ir.IntType(32), 0)
+        broadcast = ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes)
+        with cgutils.for_range(builder, k) as loop:
+            p = loop.index
+            row = builder.gep(pb, [builder.mul(p, ldb)], source_etype=real)
+            halves = [
+                builder.load(builder.gep(row, [ir.Constant(index, h * lanes)], source_etype=real), typ=vec, align=align)
+                for h in range(2)
+            ]
+            column = builder.mul(p, a_col)
+            for r in range(ROWS):
+                at = builder.add(column, builder.mul(ir.Constant(index, r), a_row))
+                value = builder.load(builder.gep(pa, [at], source_etype=real), typ=real)
+                splat = builder.shuffle_vector(builder.insert_element(undef, value, first), undef, broadcast)
+                for h in range(2):
+                    acc = accumulators[2 * r + h]
+                    builder.store(builder.call(fma, [splat, halves[h], builder.load(acc)]), acc)
+        for r in range(ROWS):
+            out = builder.gep(pc, [builder.mul(ir.Constant(index, r), ldc)], source_etype=real)
+            for h in range(2):
+                target = builder.gep(out, [ir.Constant(index, h * lanes)], source_etype=real)
+                builder.store(builder.load(accumulators[2 * r + h]), target, align=align)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@njit(**_OPTIONS)
+def product(a, a_row, a_col, m, panel, c, ldc):  # pragma: no cover - compiled
+    """c = a @ panel, tile by tile: a (m, k) at address ``a`` with strides ``a_row`` and ``a_col``
+    (in elements), panel (k, n) C-contiguous, c (m, n) at address ``c`` with rows ``ldc``
+    elements apart and contiguous columns; the shapes as :func:`fits` accepts them. Addresses
+    and strides, not arrays: one compiled version serves every layout."""
+    k, n = panel.shape
+    item = panel.itemsize
+    width = 2 * VECTOR_BYTES // item
+    for r in range(0, m, ROWS):
+        for j in range(0, n, width):
+            _tile(panel, a + r * a_row * item, a_row, a_col, panel.ctypes.data + j * item, n,
+                  c + (r * ldc + j) * item, ldc, k)  # fmt: skip
+
+
+@njit(**_OPTIONS)
+def gather(x, buf):  # pragma: no cover - compiled
+    """buf (H, r, c), C-contiguous = x (H, r, c) with its rows or its columns contiguous, read
+    along memory in attention's layouts, where the heads of one token lie next to each other:
+    rows (or columns) outermost, then the heads, then the contiguous axis."""
+    heads, r, c = x.shape
+    if x.strides[2] == x.itemsize:
+        for i in range(r):
+            for h in range(heads):
+                src, dst = x[h, i], buf[h, i]
+                for j in range(c):
+                    dst[j] = src[j]
+    else:
+        for j in range(c):
+            for h in range(heads):
+                src, dst = x[h, :, j], buf[h]
+                for i in range(r):
+                    dst[i, j] = src[i]
+
+
+@njit(**_OPTIONS)
+def split_heads(outer, inner, parts, panel_bytes):  # pragma: no cover - compiled
+    """Work units over an (outer, inner) stack for ``parts`` threads: each unit is a range of
+    the heads (inner) of one batch entry (outer), the heads split only as far as needed to
+    give every thread a unit and to keep a unit's copies of b (``panel_bytes`` each) within
+    UNIT_BYTES. Returns (units, units per entry)."""
+    per = min(inner, max(1, (parts + outer - 1) // outer))
+    most = max(1, UNIT_BYTES // panel_bytes)  # heads per unit
+    per = max(per, (inner + most - 1) // most)
+    return outer * per, per
+
+
+@njit(**_OPTIONS)
+def unit_range(u, inner, per):  # pragma: no cover - compiled
+    """(entry, first head, end head) of work unit u."""
+    i, c = u // per, u % per
+    return i, c * inner // per, (c + 1) * inner // per
+
+
+@njit(**_OPTIONS)
+def is_compact(x):  # pragma: no cover - compiled
+    """Whether the matrices x[i, j] of a 4-D stack (non-negative strides) lie one after the
+    other along j, none inside another's span: then each is read where it is, without a copy."""
+    span = (x.shape[2] - 1) * x.strides[2] + (x.shape[3] - 1) * x.strides[3] + x.itemsize
+    return x.shape[1] == 1 or x.strides[1] >= span
+
+
+def _stack_product(a, b, c, parts):  # pragma: no cover - compiled
+    outer, inner, m, k = a.shape
+    n = b.shape[3]
+    item = c.itemsize
+    units, per = split_heads(outer, inner, parts, k * n * item)
+    parts = min(parts, units)
+    most = (inner + per - 1) // per  # heads in a unit
+    copies = 0 if is_compact(a) else most
+    for t in prange(parts):
+        panels = np.empty((most, k, n), dtype=c.dtype)
+        rows = np.empty((copies, m, k), dtype=c.dtype)
+        for u in range(t * units // parts, (t + 1) * units // parts):
+            i, h0, h1 = unit_range(u, inner, per)
+            gather(b[i, h0:h1], panels)
+            if copies:
+                gather(a[i, h0:h1], rows)
+            for j in range(h0, h1):
+                if copies:
+                    at, a_row, a_col = rows[j - h0].ctypes.data, k, 1
+                else:
+                    at, a_row, a_col = a[i, j].ctypes.data, a.strides[2] // item, a.strides[3] // item
+                product(at, a_row, a_col, m, panels[j - h0], c[i, j].ctypes.data, c.strides[2] // item)
+
+
+_compiled: dict[np.dtype, Any] = {}  # dtype -> stack_product's kernel for it
+
+
+def stack_product(a: np.ndarray, b: np.ndarray, c: np.ndarray, parts: int) -> None:
+    """c[i, j] = a[i, j] @ b[i, j] for 4-D stacks of one dtype whose shapes :func:`fits`
+    accepts, c's columns contiguous, on ``parts`` numba threads: each takes whole units of
+    :func:`split_heads`, copies their b (and a, unless compact) in the order they lie in
+    memory, then multiplies. The kernel is compiled once per dtype for arrays of any layout
+    (numba would compile one for each mix of contiguous and strided arrays otherwise)."""
+    kernel = _compiled.get(c.dtype)
+    if kernel is None:
+        kernel = njit(parallel=True, **_OPTIONS)(_stack_product)
+        array = types.Array(numba.from_dtype(c.dtype), 4, "A")
+        kernel.compile((array, array, array, types.intp))
+        kernel.disable_compile()
+        _compiled[c.dtype] = kernel
+    kernel(a, b, c, parts)
