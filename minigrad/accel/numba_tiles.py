@@ -85,6 +85,7 @@ def _tile(typingctx, like, a, a_row, a_col, b, ldb, c, ldc, k):
         undef = ir.Constant(vec, ir.Undefined)
         first = ir.Constant(ir.IntType(32), 0)
         broadcast = ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes)
+        a_rows = [builder.gep(pa, [builder.mul(ir.Constant(index, r), a_row)], source_etype=real) for r in range(ROWS)]
         with cgutils.for_range(builder, k) as loop:
             p = loop.index
             row = builder.gep(pb, [builder.mul(p, ldb)], source_etype=real)
@@ -94,8 +95,7 @@ def _tile(typingctx, like, a, a_row, a_col, b, ldb, c, ldc, k):
             ]
             column = builder.mul(p, a_col)
             for r in range(ROWS):
-                at = builder.add(column, builder.mul(ir.Constant(index, r), a_row))
-                value = builder.load(builder.gep(pa, [at], source_etype=real), typ=real)
+                value = builder.load(builder.gep(a_rows[r], [column], source_etype=real), typ=real)
                 splat = builder.shuffle_vector(builder.insert_element(undef, value, first), undef, broadcast)
                 for h in range(2):
                     acc = accumulators[2 * r + h]
