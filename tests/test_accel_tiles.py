@@ -104,6 +104,16 @@ def test_the_bits_do_not_depend_on_the_thread_count(dtype):
         assert np.array_equal(_run(a, b, parts), first)
 
 
+def test_read_only_and_broadcast_operands_are_taken():
+    """One compiled kernel per dtype serves read-only views too (a broadcast stack of one matrix)."""
+    rng = np.random.default_rng(7)
+    a = rng.standard_normal((2, 3, 8, 4))
+    a.setflags(write=False)
+    b = np.broadcast_to(rng.standard_normal((4, 8)), (2, 3, 4, 8))
+    assert not a.flags.writeable and not b.flags.writeable
+    np.testing.assert_allclose(_run(a, b, 2), a @ b, rtol=1e-12, atol=1e-13)
+
+
 def test_fewer_batch_entries_than_threads_split_the_heads():
     """One batch entry on 2 or 3 threads: its heads are shared out, each computed once."""
     a, b = _operands(("heads", "compact"), 1, 5, 4, 8, 16, "float64", seed=3)

@@ -203,13 +203,14 @@ def stack_product(a: np.ndarray, b: np.ndarray, c: np.ndarray, parts: int) -> No
     """c[i, j] = a[i, j] @ b[i, j] for 4-D stacks of one dtype whose shapes :func:`fits`
     accepts, c's columns contiguous, on ``parts`` numba threads: each takes whole units of
     :func:`split_heads`, copies their b (and a, unless compact) in the order they lie in
-    memory, then multiplies. The kernel is compiled once per dtype for arrays of any layout
-    (numba would compile one for each mix of contiguous and strided arrays otherwise)."""
+    memory, then multiplies. The kernel is compiled once per dtype for arrays of any layout,
+    read-only operands included (numba would compile one for each mix otherwise)."""
     kernel = _compiled.get(c.dtype)
     if kernel is None:
         kernel = njit(parallel=True, **_OPTIONS)(_stack_product)
-        array = types.Array(numba.from_dtype(c.dtype), 4, "A")
-        kernel.compile((array, array, array, types.intp))
+        real = numba.from_dtype(c.dtype)
+        operand = types.Array(real, 4, "A", readonly=True)  # takes writable arrays too
+        kernel.compile((operand, operand, types.Array(real, 4, "A"), types.intp))
         kernel.disable_compile()
         _compiled[c.dtype] = kernel
     kernel(a, b, c, parts)
