@@ -173,6 +173,7 @@ def is_compact(x):  # pragma: no cover - compiled
 
 
 def _stack_product(a, b, c, parts):  # pragma: no cover - compiled
+    """The loops of :func:`stack_product`, compiled by it once per dtype."""
     outer, inner, m, k = a.shape
     n = b.shape[3]
     item = c.itemsize
