@@ -118,7 +118,7 @@ CASES = {
         ),
         ("causal", lambda q, k: F.attention_weights(q, k, mask=_mask("causal", (1, 2, 5, 5))), [(1, 2, 5, 4)] * 2),
         ("broadcast_k", lambda q, k: F.attention_weights(q, k), [(2, 3, 4, 8), (1, 4, 8)]),
-        # shapes whose heads fit numba_tiles (one pass per head where the products are split)
+        # heads that fit numba_tiles' register tiles (they run where the products are split over threads)
         (
             "tiles_key_padding",
             lambda q, k: F.attention_weights(q, k, scale=0.3, mask=_mask("key_padding", (2, 2, 8, 16))),

@@ -24,6 +24,7 @@ here knows tensors or autograd.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numba
@@ -38,18 +39,17 @@ VECTOR_BYTES = 32  # one AVX register
 MAX_PANEL_BYTES = 64 * 1024  # one b's (k, n) copy, at most; larger products stay BLAS's
 UNIT_BYTES = 256 * 1024  # the b copies of one work unit, at most (they stay in the core's cache)
 _OPTIONS = {"cache": True, "nogil": True}
-_host: list[bool] = []
 
 
+@functools.cache
 def vector_fma() -> bool:
     """Whether this CPU has the vector fused multiply-add the tiles are written for (x86: AVX2
     and FMA); elsewhere LLVM would split each tile's instructions into slow scalar calls."""
-    if not _host:
-        features = binding.get_host_cpu_features()
-        _host.append(bool(features.get("avx2")) and bool(features.get("fma")))
-    return _host[0]
+    features = binding.get_host_cpu_features()
+    return bool(features.get("avx2")) and bool(features.get("fma"))
 
 
+@njit(**_OPTIONS)
 def columns(itemsize: int) -> int:
     """Columns of c per tile: two vectors of the dtype."""
     return 2 * VECTOR_BYTES // itemsize
@@ -118,7 +118,7 @@ def product(a, a_row, a_col, m, panel, c, ldc):  # pragma: no cover - compiled
     and strides, not arrays: one compiled version serves every layout."""
     k, n = panel.shape
     item = panel.itemsize
-    width = 2 * VECTOR_BYTES // item
+    width = columns(item)
     for r in range(0, m, ROWS):
         for j in range(0, n, width):
             _tile(panel, a + r * a_row * item, a_row, a_col, panel.ctypes.data + j * item, n,
@@ -181,6 +181,7 @@ def _stack_product(a, b, c, parts):  # pragma: no cover - compiled
     parts = min(parts, units)
     most = (inner + per - 1) // per  # heads in a unit
     copies = 0 if is_compact(a) else most
+    a_row, a_col, ldc = a.strides[2] // item, a.strides[3] // item, c.strides[2] // item
     for t in prange(parts):
         panels = np.empty((most, k, n), dtype=c.dtype)
         rows = np.empty((copies, m, k), dtype=c.dtype)
@@ -190,11 +191,10 @@ def _stack_product(a, b, c, parts):  # pragma: no cover - compiled
             if copies:
                 gather(a[i, h0:h1], rows)
             for j in range(h0, h1):
-                if copies:
-                    at, a_row, a_col = rows[j - h0].ctypes.data, k, 1
+                if copies:  # a's copy: C-contiguous (m, k)
+                    product(rows[j - h0].ctypes.data, k, 1, m, panels[j - h0], c[i, j].ctypes.data, ldc)
                 else:
-                    at, a_row, a_col = a[i, j].ctypes.data, a.strides[2] // item, a.strides[3] // item
-                product(at, a_row, a_col, m, panels[j - h0], c[i, j].ctypes.data, c.strides[2] // item)
+                    product(a[i, j].ctypes.data, a_row, a_col, m, panels[j - h0], c[i, j].ctypes.data, ldc)
 
 
 _compiled: dict[np.dtype, Any] = {}  # dtype -> stack_product's kernel for it
