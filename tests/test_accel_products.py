@@ -31,7 +31,7 @@ def split_everything(monkeypatch):
     monkeypatch.setattr(numba_gemm, "MIN_WORK", 0)
     monkeypatch.setattr(cpu, "SMALL", 0)
     calls = []
-    for name in ("matmul", "matmul_stack"):
+    for name in ("matmul", "matmul_pair", "matmul_stack"):
         real = getattr(numba_gemm, name)
         def counted(*a, _real=real, _name=name, **kw):
             calls.append(_name)
@@ -111,6 +111,58 @@ def test_the_split_stack_product_equals_numpys_on_head_views(parts):
     np.testing.assert_allclose(scores, q @ k.swapaxes(-1, -2), rtol=1e-12, atol=1e-12)
     flat = r.standard_normal((9, 4, 6))
     np.testing.assert_allclose(numba_gemm.matmul_stack(flat, flat.swapaxes(1, 2), parts), flat @ flat.swapaxes(1, 2))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("parts", [2, 4])
+def test_the_pair_of_products_equals_each_product_on_half_the_threads(dtype, parts):
+    """matmul_pair: both products at once, each sliced over half of the threads, with the same
+    bits as that product alone on those threads; for every layout of the operands."""
+    r = np.random.default_rng(3)
+    g = r.standard_normal((37, 19)).astype(dtype)  # a Linear's dL/dout, its weight and its input
+    w, x = r.standard_normal((19, 23)).astype(dtype), r.standard_normal((37, 23)).astype(dtype)
+    tol = 1e-12 if dtype == np.float64 else 2e-5
+    for a in _layouts(g):
+        for b in _layouts(w):
+            gx, gw = numba_gemm.matmul_pair(a, b, a.T, x, parts)
+            assert gx.flags.c_contiguous and gw.flags.c_contiguous and gx.dtype == gw.dtype == dtype
+            np.testing.assert_allclose(gx, g.astype(np.float64) @ w, rtol=tol, atol=tol)
+            np.testing.assert_allclose(gw, g.T.astype(np.float64) @ x, rtol=tol, atol=tol)
+            np.testing.assert_array_equal(gx, numba_gemm.matmul(a, b, parts // 2))
+            np.testing.assert_array_equal(gw, numba_gemm.matmul(a.T, x, parts // 2))
+
+
+def test_a_pair_the_threads_cannot_share_evenly_is_declined():
+    r = np.random.default_rng(4)
+    a, b = r.standard_normal((6, 4)), r.standard_normal((4, 5))
+    assert numba_gemm.matmul_pair(a, b, a, b, 2) is not None
+    for parts in (0, 1, 3):  # one thread, or an odd count: the two products run one after the other
+        assert numba_gemm.matmul_pair(a, b, a, b, parts) is None
+    assert numba_gemm.matmul_pair(a, b, a.astype(np.float32), b.astype(np.float32), 2) is None  # two dtypes
+    assert numba_gemm.matmul_pair(a, b, r.standard_normal((6, 8))[:, ::2], b, 2) is None  # no BLAS layout
+    assert numba_gemm.matmul_pair(a, b, a, a, 2) is None  # shapes that do not multiply
+
+
+@pytest.mark.parametrize("relu", [False, True])
+def test_a_linear_layers_two_gradient_products_run_as_a_pair(split_everything, relu):
+    r = np.random.default_rng(6)
+    x0, w0, b0 = r.standard_normal((5, 7, 6)), r.standard_normal((4, 6)), r.standard_normal(4)
+    g = r.standard_normal((5, 7, 4))
+
+    def grads():
+        x, w, b = (minigrad.tensor(v, requires_grad=True) for v in (x0, w0, b0))
+        out = minigrad.functional.linear(x, w, b)
+        (minigrad.functional.relu(out) if relu else out).backward(minigrad.tensor(g))
+        return [t.grad.numpy() for t in (x, w, b)]
+
+    minigrad.accel.disable()
+    expected = grads()
+    _on()
+    split_everything.clear()
+    got = grads()
+    assert "matmul_pair" in split_everything
+    for e, a in zip(expected, got):
+        np.testing.assert_allclose(a, e, rtol=1e-12, atol=1e-12)
 
 
 def test_arrays_the_split_product_cannot_take_are_declined():

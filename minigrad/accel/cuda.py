@@ -190,5 +190,10 @@ def matmul(a, b):
     return None
 
 
+def matmul_pair(a, b, a2, b2):
+    """None: the op runs CuPy's two products one after the other (each fills the GPU)."""
+    return None
+
+
 def matmul_stack(a, b, heads_layout=False):
     return None

@@ -11,7 +11,10 @@ so numba caches them as it does the other kernels.
 
 The slices: the output's rows (or columns, when it has more of them) in as many parts as
 there are kernel threads, fixed by the shapes and that count alone, so a product gives the
-same bits every time for a given thread count.
+same bits every time for a given thread count. :func:`matmul_pair` runs two products of
+the same cost side by side (a Linear layer's two gradients), half of the threads slicing
+each: on two threads each product is one whole BLAS call, and no thread waits for the
+other between the two.
 """
 
 from __future__ import annotations
@@ -93,19 +96,37 @@ def worth_threads(a: Any, b: Any) -> bool:
     return a.ndim >= 2 and a.size * b.shape[-1] >= MIN_WORK
 
 
+def _blas_operands(a: Any, b: Any) -> tuple | None:
+    """(transposed, leading dimension) of a and b for a @ b of 2-D float32/float64 NumPy
+    arrays of one dtype that BLAS can read as they are, else None."""
+    if a.ndim != 2 or b.ndim != 2 or not _floats(a, b) or a.shape[1] != b.shape[0]:
+        return None
+    oa, ob = _operand(a), _operand(b)
+    return None if oa is None or ob is None else (oa, ob)
+
+
 def matmul(a: np.ndarray, b: np.ndarray, parts: int, out: np.ndarray | None = None) -> np.ndarray | None:
     """a @ b for 2-D float32/float64 NumPy arrays of one dtype, on ``parts`` threads; None
     when they do not fit (the caller then multiplies with NumPy)."""
-    if a.ndim != 2 or b.ndim != 2 or not _floats(a, b) or a.shape[1] != b.shape[0]:
-        return None
-    m, n = a.shape[0], b.shape[1]
-    oa, ob = _operand(a), _operand(b)
-    if oa is None or ob is None:
+    ops = _blas_operands(a, b)
+    if ops is None:
         return None
     if out is None:
-        out = np.empty((m, n), dtype=a.dtype)
-    numba_gemm_loops.gemm(_state["fns"], a, *oa, b, *ob, out, max(1, parts))
+        out = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype)
+    numba_gemm_loops.gemm(_state["fns"], a, *ops[0], b, *ops[1], out, max(1, parts))
     return out
+
+
+def matmul_pair(a: np.ndarray, b: np.ndarray, a2: np.ndarray, b2: np.ndarray, parts: int) -> tuple | None:
+    """(a @ b, a2 @ b2) at once, each on half of ``parts`` threads (an even count of at least
+    two); None when they do not fit. For two products of the same cost, a Linear layer's
+    gradients: on two threads each runs whole, as one BLAS call."""
+    ops, ops2 = _blas_operands(a, b), _blas_operands(a2, b2)
+    if ops is None or ops2 is None or a.dtype != a2.dtype or parts < 2 or parts % 2:
+        return None
+    c, c2 = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype), np.empty((a2.shape[0], b2.shape[1]), dtype=a.dtype)
+    numba_gemm_loops.gemm_pair(_state["fns"], a, *ops[0], b, *ops[1], c, a2, *ops2[0], b2, *ops2[1], c2, parts)
+    return c, c2
 
 
 def matmul_stack(a: np.ndarray, b: np.ndarray, parts: int, heads_layout: bool = False) -> np.ndarray | None:

@@ -67,25 +67,43 @@ def _call(fns, m, n, k, a_ptr, ta, lda, b_ptr, tb, ldb, c_ptr, ldc, single):
         _gemm32(fns[1], ROW_MAJOR, t_a, t_b, m, n, k, 1.0, a_ptr, lda, b_ptr, ldb, 0.0, c_ptr, ldc)
 
 
-@njit(parallel=True, **_OPTIONS)
-def gemm(fns, a, ta, lda, b, tb, ldb, c, parts):
-    """c = a @ b (c C-contiguous), its rows (or columns, when it has more) cut into ``parts``."""
+@njit(**_OPTIONS)
+def _slice(fns, a, ta, lda, b, tb, ldb, c, t, parts):
+    """Slice ``t`` of ``parts`` of c = a @ b: c's rows, or its columns when it has more."""
     m, k = a.shape
     n = b.shape[1]
     item = c.itemsize
-    single = item == 4
     by_rows = m >= n
     total = m if by_rows else n
-    parts = max(1, min(parts, total))
+    lo = t * total // parts
+    hi = (t + 1) * total // parts
+    if by_rows:
+        _call(fns, hi - lo, n, k, a.ctypes.data + lo * a.strides[0], ta, lda, b.ctypes.data, tb, ldb,
+              c.ctypes.data + lo * n * item, n, item == 4)  # fmt: skip
+    else:
+        _call(fns, m, hi - lo, k, a.ctypes.data, ta, lda, b.ctypes.data + lo * b.strides[1], tb, ldb,
+              c.ctypes.data + lo * item, n, item == 4)  # fmt: skip
+
+
+@njit(parallel=True, **_OPTIONS)
+def gemm(fns, a, ta, lda, b, tb, ldb, c, parts):
+    """c = a @ b (c C-contiguous), its rows (or columns, when it has more) cut into ``parts``."""
+    parts = max(1, min(parts, max(a.shape[0], b.shape[1])))
     for t in prange(parts):
-        lo = t * total // parts
-        hi = (t + 1) * total // parts
-        if by_rows:
-            _call(fns, hi - lo, n, k, a.ctypes.data + lo * a.strides[0], ta, lda, b.ctypes.data, tb, ldb,
-                  c.ctypes.data + lo * n * item, n, single)  # fmt: skip
+        _slice(fns, a, ta, lda, b, tb, ldb, c, t, parts)
+
+
+@njit(parallel=True, **_OPTIONS)
+def gemm_pair(fns, a, ta, lda, b, tb, ldb, c, a2, ta2, lda2, b2, tb2, ldb2, c2, parts):
+    """c = a @ b and c2 = a2 @ b2 at once, half of the ``parts`` threads on each (a Linear
+    layer's two gradient products, which cost the same): on two threads each product runs
+    whole, as one BLAS call, and neither thread waits between the two."""
+    half = max(1, parts // 2)
+    for t in prange(2 * half):
+        if t < half:
+            _slice(fns, a, ta, lda, b, tb, ldb, c, t, half)
         else:
-            _call(fns, m, hi - lo, k, a.ctypes.data, ta, lda, b.ctypes.data + lo * b.strides[1], tb, ldb,
-                  c.ctypes.data + lo * item, n, single)  # fmt: skip
+            _slice(fns, a2, ta2, lda2, b2, tb2, ldb2, c2, t - half, half)
 
 
 @njit(parallel=True, **_OPTIONS)

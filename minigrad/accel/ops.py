@@ -40,6 +40,25 @@ def _mm(device: str, a: Any, b: Any) -> Any:
     return a @ b if out is None else out
 
 
+def _mm_pair(device: str, a: Any, b: Any, a2: Any, b2: Any) -> tuple[Any, Any]:
+    """(a @ b, a2 @ b2), two products of one cost: the device's pair where it has one (run
+    at once, on half of the threads each), else one after the other."""
+    out = _kernels(device).matmul_pair(a, b, a2, b2)
+    return (_mm(device, a, b), _mm(device, a2, b2)) if out is None else out
+
+
+def _linear_grads(device: str, g2: Any, x: Any, weight: Any, need: Any) -> tuple[Any, Any]:
+    """(dL/dx, dL/dweight) arrays of a Linear layer from g2 = dL/dout as (rows, out), each
+    None where it is not needed: dx = g2 @ weight, dweight = g2^T @ x."""
+    x2 = x.reshape(-1, x.shape[-1])
+    if need[0] and need[1]:
+        gx, gw = _mm_pair(device, g2, weight, g2.T, x2)
+    else:
+        gx = _mm(device, g2, weight) if need[0] else None
+        gw = _mm(device, g2.T, x2) if need[1] else None
+    return (None if gx is None else gx.reshape(x.shape)), gw
+
+
 def _mm_stack(device: str, a: Any, b: Any, heads_layout: bool = False) -> Any:
     """a @ b for stacks of matrices with the same leading axes (``heads_layout``: see
     ``minigrad.accel.numba_gemm.matmul_stack``)."""
@@ -179,9 +198,8 @@ class FastLinearReLU(LinearReLU):
         if done is None:
             return super().backward(g)
         kept, dbias = done
-        x, weight = self.inputs[0].data, self.inputs[1].data
-        gx = self.const(_mm(self.device, kept, weight).reshape(x.shape)) if need[0] else None
-        gw = self.const(_mm(self.device, kept.T, x.reshape(-1, x.shape[-1]))) if need[1] else None
+        gx, gw = _linear_grads(self.device, kept, self.inputs[0].data, self.inputs[1].data, need)
+        gx, gw = (None if gx is None else self.const(gx)), (None if gw is None else self.const(gw))
         if len(need) == 2:
             return gx, gw
         return gx, gw, (self.const(dbias) if want_bias else None)
@@ -223,10 +241,9 @@ class FastLinear(Linear):
         if is_grad_enabled():
             return super().backward(g)
         need = self.needs_input_grad
-        x, weight = self.inputs[0].data, self.inputs[1].data
         g2 = g.data.reshape(-1, g.shape[-1])
-        gx = self.const(_mm(self.device, g2, weight).reshape(x.shape)) if need[0] else None
-        gw = self.const(_mm(self.device, g2.T, x.reshape(-1, x.shape[-1]))) if need[1] else None
+        gx, gw = _linear_grads(self.device, g2, self.inputs[0].data, self.inputs[1].data, need)
+        gx, gw = (None if gx is None else self.const(gx)), (None if gw is None else self.const(gw))
         if len(need) == 2:
             return gx, gw
         if not need[2]:
