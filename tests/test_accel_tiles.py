@@ -136,13 +136,24 @@ def test_a_units_copies_stay_within_its_budget():
     np.testing.assert_allclose(_run(a, b, 2), a @ b, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("kind", ["heads", "heads_t", "compact", "compact_t"])
-def test_gather_copies_each_layout_in_order(kind):
-    a, _ = _operands((kind, "compact"), 2, 3, 8, 16, 16, "float32", seed=5)
-    buf = np.full((3, 8, 16), np.nan, dtype=np.float32)
+@pytest.mark.parametrize("rows,cols", [(8, 16), (32, 64), (5, 7), (9, 17), (16, 3)])
+def test_gather_copies_each_layout_in_order(kind, dtype, rows, cols):
+    """Rows in whole vectors and columns in transposed blocks, with the tails shorter than a
+    vector (or a block) element by element: every entry lands where it belongs."""
+    a, _ = _operands((kind, "compact"), 2, 3, rows, cols, 16, dtype, seed=5)
+    buf = np.full((3, rows, cols), np.nan, dtype=dtype)
     numba_tiles.gather(a[1], buf)
     assert np.array_equal(buf, a[1])
     assert numba_tiles.is_compact(a) == kind.startswith("compact")
+
+
+def test_gather_takes_a_layout_with_no_contiguous_axis_element_by_element():
+    x = np.random.default_rng(6).standard_normal((3, 10, 12))[:, ::2, ::3]  # (3, 5, 4), no unit stride
+    buf = np.full(x.shape, np.nan)
+    numba_tiles.gather(x, buf)
+    assert np.array_equal(buf, x)
 
 
 def test_fits_takes_whole_tiles_and_small_copies():

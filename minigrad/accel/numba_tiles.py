@@ -125,24 +125,109 @@ def product(a, a_row, a_col, m, panel, c, ldc):  # pragma: no cover - compiled
                   c + (r * ldc + j) * item, ldc, k)  # fmt: skip
 
 
+def _vectors(bits):
+    """The LLVM types of one AVX register of floats of ``bits``: (element, vector, lanes)."""
+    real = ir.FloatType() if bits == 32 else ir.DoubleType()
+    lanes = VECTOR_BYTES * 8 // bits
+    return real, ir.VectorType(real, lanes), lanes
+
+
+@intrinsic
+def _copy_vectors(typingctx, like, src, dst, count):
+    """dst[:count * lanes] = src[:count * lanes] in whole vectors (src, dst: addresses of
+    elements of ``like``'s dtype)."""
+    if not isinstance(like, types.Array) or like.dtype not in (types.float32, types.float64):
+        return None
+
+    def codegen(context, builder, signature, args):
+        _, src, dst, count = args
+        real, vec, lanes = _vectors(like.dtype.bitwidth)
+        ps, pd = (builder.inttoptr(v, ir.PointerType()) for v in (src, dst))
+        with cgutils.for_range(builder, count) as loop:
+            at = builder.mul(loop.index, ir.Constant(count.type, lanes))
+            value = builder.load(builder.gep(ps, [at], source_etype=real), typ=vec, align=like.dtype.bitwidth // 8)
+            builder.store(value, builder.gep(pd, [at], source_etype=real), align=like.dtype.bitwidth // 8)
+        return context.get_dummy_value()
+
+    return types.void(like, src, dst, count), codegen
+
+
+def _transpose_masks(lanes):
+    """Each stage of an in-register transpose of lanes x lanes: (row i, row j, mask) per new row,
+    the masks the two-source shuffles that x86's unpack, shuffle and permute instructions do."""
+    if lanes == 8:
+        lo, hi = [0, 8, 1, 9, 4, 12, 5, 13], [2, 10, 3, 11, 6, 14, 7, 15]
+        lo2, hi2 = [0, 1, 8, 9, 4, 5, 12, 13], [2, 3, 10, 11, 6, 7, 14, 15]
+        lo3, hi3 = [0, 1, 2, 3, 8, 9, 10, 11], [4, 5, 6, 7, 12, 13, 14, 15]
+        return [
+            [(p, p + 1, mask) for p in range(0, 8, 2) for mask in (lo, hi)],
+            [(i, i + 2, mask) for i in (0, 1, 4, 5) for mask in (lo2, hi2)],
+            [(i, i + 4, mask) for mask in (lo3, hi3) for i in range(4)],
+        ]
+    lo, hi, lo2, hi2 = [0, 4, 2, 6], [1, 5, 3, 7], [0, 1, 4, 5], [2, 3, 6, 7]
+    return [[(0, 1, lo), (0, 1, hi), (2, 3, lo), (2, 3, hi)], [(0, 2, lo2), (1, 3, lo2), (0, 2, hi2), (1, 3, hi2)]]
+
+
+@intrinsic
+def _transpose_block(typingctx, like, src, src_row, dst, dst_row):
+    """dst[l * dst_row + t] = src[t * src_row + l] for t, l < lanes: one lanes x lanes block,
+    loaded as ``lanes`` vectors, transposed in registers, stored as ``lanes`` vectors."""
+    if not isinstance(like, types.Array) or like.dtype not in (types.float32, types.float64):
+        return None
+
+    def codegen(context, builder, signature, args):
+        _, src, src_row, dst, dst_row = args
+        real, vec, lanes = _vectors(like.dtype.bitwidth)
+        align = like.dtype.bitwidth // 8
+        ps, pd = (builder.inttoptr(v, ir.PointerType()) for v in (src, dst))
+        index = src_row.type
+        rows = [
+            builder.load(builder.gep(ps, [builder.mul(ir.Constant(index, t), src_row)], source_etype=real), typ=vec,
+                         align=align)
+            for t in range(lanes)
+        ]  # fmt: skip
+        for stage in _transpose_masks(lanes):
+            mask = [ir.Constant(ir.VectorType(ir.IntType(32), lanes), m) for _, _, m in stage]
+            rows = [builder.shuffle_vector(rows[i], rows[j], mk) for (i, j, _), mk in zip(stage, mask)]
+        for t in range(lanes):
+            target = builder.gep(pd, [builder.mul(ir.Constant(index, t), dst_row)], source_etype=real)
+            builder.store(rows[t], target, align=align)
+        return context.get_dummy_value()
+
+    return types.void(like, src, src_row, dst, dst_row), codegen
+
+
 @njit(**_OPTIONS)
 def gather(x, buf):  # pragma: no cover - compiled
     """buf (H, r, c), C-contiguous = x (H, r, c) with its rows or its columns contiguous, read
     along memory in attention's layouts, where the heads of one token lie next to each other:
-    rows (or columns) outermost, then the heads, then the contiguous axis."""
+    rows (or columns) outermost, then the heads, then the contiguous axis. Rows are copied in
+    whole vectors; columns (a transpose) in blocks transposed in registers; the rest (a tail
+    shorter than a vector) one element at a time."""
     heads, r, c = x.shape
-    if x.strides[2] == x.itemsize:
+    item = x.itemsize
+    lanes = VECTOR_BYTES // item
+    s0, s1, s2 = x.strides[0] // item, x.strides[1] // item, x.strides[2] // item
+    src, dst = x.ctypes.data, buf.ctypes.data
+    if s2 == 1:
+        whole = c - c % lanes
         for i in range(r):
             for h in range(heads):
-                src, dst = x[h, i], buf[h, i]
-                for j in range(c):
-                    dst[j] = src[j]
-    else:
-        for j in range(c):
-            for h in range(heads):
-                src, dst = x[h, :, j], buf[h]
-                for i in range(r):
-                    dst[i, j] = src[i]
+                _copy_vectors(buf, src + (h * s0 + i * s1) * item, dst + (h * r + i) * c * item, whole // lanes)
+                for j in range(whole, c):
+                    buf[h, i, j] = x[h, i, j]
+        return
+    whole_r = r - r % lanes if s1 == 1 else 0
+    for j0 in range(0, c, lanes):
+        j1 = min(c, j0 + lanes)
+        for h in range(heads):
+            if j1 - j0 == lanes:
+                for p0 in range(0, whole_r, lanes):
+                    _transpose_block(buf, src + (h * s0 + p0 + j0 * s2) * item, s2,
+                                     dst + ((h * r + p0) * c + j0) * item, c)  # fmt: skip
+            for j in range(j0, j1):
+                for i in range(whole_r if j1 - j0 == lanes else 0, r):
+                    buf[h, i, j] = x[h, i, j]
 
 
 @njit(**_OPTIONS)
