@@ -228,8 +228,9 @@ class FastAdd(Add):
 
 
 class FastLinear(Linear):
-    """First-order backward on the arrays: the two products and the bias's sum, without a
-    node (and its bookkeeping) for each of the five ops the reference formula applies."""
+    """First-order backward on the arrays: the two products (side by side, where the kernels
+    run them as a pair) and the bias's sum, without a node (and its bookkeeping) for each
+    of the five ops the reference formula applies."""
 
     def forward(self, x, weight, *bias):
         out = _mm(self.device, x.reshape(-1, x.shape[-1]), weight.T)
