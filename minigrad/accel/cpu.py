@@ -125,8 +125,8 @@ def matmul(a, b):
 def matmul_pair(a, b, a2, b2):
     """(a @ b, a2 @ b2) for two 2-D products of the same cost, at once on numba's threads
     (half on each), or None (the op then runs them one after the other)."""
-    n = _product_threads(a, b)
-    return numba_gemm.matmul_pair(a, b, a2, b2, n) if n and numba_gemm.worth_threads(a2, b2) else None
+    n = _product_threads(a, b)  # the second costs the same, so it is worth the threads too
+    return numba_gemm.matmul_pair(a, b, a2, b2, n) if n else None
 
 
 def matmul_stack(a, b, heads_layout=False):

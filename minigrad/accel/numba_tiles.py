@@ -142,11 +142,12 @@ def _copy_vectors(typingctx, like, src, dst, count):
     def codegen(context, builder, signature, args):
         _, src, dst, count = args
         real, vec, lanes = _vectors(like.dtype.bitwidth)
+        align = like.dtype.bitwidth // 8
         ps, pd = (builder.inttoptr(v, ir.PointerType()) for v in (src, dst))
         with cgutils.for_range(builder, count) as loop:
             at = builder.mul(loop.index, ir.Constant(count.type, lanes))
-            value = builder.load(builder.gep(ps, [at], source_etype=real), typ=vec, align=like.dtype.bitwidth // 8)
-            builder.store(value, builder.gep(pd, [at], source_etype=real), align=like.dtype.bitwidth // 8)
+            value = builder.load(builder.gep(ps, [at], source_etype=real), typ=vec, align=align)
+            builder.store(value, builder.gep(pd, [at], source_etype=real), align=align)
         return context.get_dummy_value()
 
     return types.void(like, src, dst, count), codegen
@@ -220,13 +221,13 @@ def gather(x, buf):  # pragma: no cover - compiled
     whole_r = r - r % lanes if s1 == 1 else 0
     for j0 in range(0, c, lanes):
         j1 = min(c, j0 + lanes)
+        blocked = whole_r if j1 - j0 == lanes else 0  # rows done in blocks for these columns
         for h in range(heads):
-            if j1 - j0 == lanes:
-                for p0 in range(0, whole_r, lanes):
-                    _transpose_block(buf, src + (h * s0 + p0 + j0 * s2) * item, s2,
-                                     dst + ((h * r + p0) * c + j0) * item, c)  # fmt: skip
+            for p0 in range(0, blocked, lanes):
+                _transpose_block(buf, src + (h * s0 + p0 + j0 * s2) * item, s2,
+                                 dst + ((h * r + p0) * c + j0) * item, c)  # fmt: skip
             for j in range(j0, j1):
-                for i in range(whole_r if j1 - j0 == lanes else 0, r):
+                for i in range(blocked, r):
                     buf[h, i, j] = x[h, i, j]
 
 

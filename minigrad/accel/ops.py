@@ -47,16 +47,17 @@ def _mm_pair(device: str, a: Any, b: Any, a2: Any, b2: Any) -> tuple[Any, Any]:
     return (_mm(device, a, b), _mm(device, a2, b2)) if out is None else out
 
 
-def _linear_grads(device: str, g2: Any, x: Any, weight: Any, need: Any) -> tuple[Any, Any]:
-    """(dL/dx, dL/dweight) arrays of a Linear layer from g2 = dL/dout as (rows, out), each
-    None where it is not needed: dx = g2 @ weight, dweight = g2^T @ x."""
+def _linear_grads(op: Any, g2: Any, need: Any) -> tuple[Any, Any]:
+    """(dL/dx, dL/dweight) of a Linear op from g2 = dL/dout as (rows, out), as constants,
+    each None where it is not needed: dx = g2 @ weight, dweight = g2^T @ x."""
+    x, weight = op.inputs[0].data, op.inputs[1].data
     x2 = x.reshape(-1, x.shape[-1])
     if need[0] and need[1]:
-        gx, gw = _mm_pair(device, g2, weight, g2.T, x2)
+        gx, gw = _mm_pair(op.device, g2, weight, g2.T, x2)
     else:
-        gx = _mm(device, g2, weight) if need[0] else None
-        gw = _mm(device, g2.T, x2) if need[1] else None
-    return (None if gx is None else gx.reshape(x.shape)), gw
+        gx = _mm(op.device, g2, weight) if need[0] else None
+        gw = _mm(op.device, g2.T, x2) if need[1] else None
+    return (None if gx is None else op.const(gx.reshape(x.shape))), (None if gw is None else op.const(gw))
 
 
 def _mm_stack(device: str, a: Any, b: Any, heads_layout: bool = False) -> Any:
@@ -198,8 +199,7 @@ class FastLinearReLU(LinearReLU):
         if done is None:
             return super().backward(g)
         kept, dbias = done
-        gx, gw = _linear_grads(self.device, kept, self.inputs[0].data, self.inputs[1].data, need)
-        gx, gw = (None if gx is None else self.const(gx)), (None if gw is None else self.const(gw))
+        gx, gw = _linear_grads(self, kept, need)
         if len(need) == 2:
             return gx, gw
         return gx, gw, (self.const(dbias) if want_bias else None)
@@ -243,8 +243,7 @@ class FastLinear(Linear):
             return super().backward(g)
         need = self.needs_input_grad
         g2 = g.data.reshape(-1, g.shape[-1])
-        gx, gw = _linear_grads(self.device, g2, self.inputs[0].data, self.inputs[1].data, need)
-        gx, gw = (None if gx is None else self.const(gx)), (None if gw is None else self.const(gw))
+        gx, gw = _linear_grads(self, g2, need)
         if len(need) == 2:
             return gx, gw
         if not need[2]:
